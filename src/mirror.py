@@ -1,0 +1,138 @@
+"""Read a Wikimedia-style dump mirror: which files make part N, how big they are, their hashes.
+
+A mirror is an https:// or file:// URL or a local path under which `<wiki>/<date>/dumpstatus.json`
+lists the dump's files (`jobs.articlesdump.files`). Mirrors that publish no hashes in dumpstatus.json
+are completed from `<wiki>-<date>-sha1sums.txt` (or `-md5sums.txt`) beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class MirrorError(RuntimeError):
+    """The mirror lacks what params.yaml asks for, or answered with something unusable."""
+
+
+@dataclass(frozen=True)
+class DumpFile:
+    name: str
+    size: int | None
+    sha1: str | None
+    md5: str | None
+    first_page: int
+    last_page: int
+
+
+def dump_base(mirror: str, wiki: str, date: str) -> str:
+    """URL or path of the folder that holds a dump's files."""
+    return f"{mirror.rstrip('/')}/{wiki}/{date}"
+
+
+def is_url(location: str) -> bool:
+    return urllib.parse.urlsplit(location).scheme in ("http", "https", "file")
+
+
+def read_small(location: str, timeout: float) -> bytes:
+    """The bytes of a small file (dumpstatus.json, a sums file) from a URL or a local path."""
+    try:
+        if is_url(location):
+            with urllib.request.urlopen(location, timeout=timeout) as response:
+                return response.read()
+        return Path(location).read_bytes()
+    except urllib.error.HTTPError as exc:
+        raise MirrorError(f"{location}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise MirrorError(f"{location}: cannot read it ({reason})") from exc
+
+
+def part_pattern(wiki: str, date: str) -> re.Pattern:
+    """File names of pages-articles parts; anything else in the listing is ignored."""
+    return re.compile(rf"{re.escape(wiki)}-{re.escape(date)}-pages-articles(\d+)\.xml-p(\d+)p(\d+)\.bz2")
+
+
+def parse_sums(text: str) -> dict[str, str]:
+    """`<hash>  <name>` lines -> {name: hash}."""
+    sums = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2:
+            sums[fields[1].lstrip("*")] = fields[0].lower()
+    return sums
+
+
+def list_parts(status: dict, wiki: str, date: str, where: str) -> dict[int, list[DumpFile]]:
+    """{part number: its files in page-id order} from a parsed dumpstatus.json."""
+    try:
+        files = status["jobs"]["articlesdump"]["files"]
+    except (KeyError, TypeError) as exc:
+        raise MirrorError(f"{where}: no jobs.articlesdump.files; is this a Wikimedia dumpstatus.json?") from exc
+    job_status = status["jobs"]["articlesdump"].get("status")
+    if job_status not in (None, "done"):
+        raise MirrorError(f"{where}: the articles dump is '{job_status}', not done; pick a finished dump.date")
+    pattern = part_pattern(wiki, date)
+    parts: dict[int, list[DumpFile]] = {}
+    for name, entry in files.items():
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue  # e.g. the single-file pages-articles.xml.bz2, or a name we refuse (no paths)
+        number, first, last = map(int, match.groups())
+        size = entry.get("size")
+        parts.setdefault(number, []).append(
+            DumpFile(name, int(size) if size is not None else None, entry.get("sha1"), entry.get("md5"), first, last)
+        )
+    for files_of_part in parts.values():
+        files_of_part.sort(key=lambda f: f.first_page)
+    return parts
+
+
+def with_published_sums(files: list[DumpFile], base: str, wiki: str, date: str, timeout: float) -> list[DumpFile]:
+    """Fill hashes that dumpstatus.json lacks from the published sums files."""
+    if all(f.sha1 or f.md5 for f in files):
+        return files
+    for algo in ("sha1", "md5"):
+        try:
+            sums = parse_sums(read_small(f"{base}/{wiki}-{date}-{algo}sums.txt", timeout).decode())
+        except MirrorError:
+            continue
+        files = [
+            DumpFile(f.name, f.size, f.sha1 or (sums.get(f.name) if algo == "sha1" else None),
+                     f.md5 or (sums.get(f.name) if algo == "md5" else None), f.first_page, f.last_page)
+            for f in files
+        ]
+        if all(f.sha1 or f.md5 for f in files):
+            return files
+    unhashed = [f.name for f in files if not (f.sha1 or f.md5)]
+    raise MirrorError(f"{base}: no sha1 or md5 published for {unhashed}; the download cannot be verified")
+
+
+def resolve_part(mirror: str, wiki: str, date: str, part: int, timeout: float) -> tuple[str, list[DumpFile]]:
+    """The folder URL/path and the verified-able files of part `part` of a dump."""
+    base = dump_base(mirror, wiki, date)
+    where = f"{base}/dumpstatus.json"
+    try:
+        raw = read_small(where, timeout)
+    except MirrorError as exc:
+        raise MirrorError(
+            f"{exc}. Is there a dump {wiki} {date} on this mirror? Check dump.mirror and dump.date in "
+            "params.yaml (mirrors keep only the last few dump dates)"
+        ) from exc
+    try:
+        status = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise MirrorError(f"{where}: not valid JSON ({exc}); is dump.mirror a Wikimedia dumps mirror?") from exc
+    parts = list_parts(status, wiki, date, where)
+    if part not in parts:
+        have = ", ".join(map(str, sorted(parts))) or "none"
+        raise MirrorError(
+            f"{where}: dump {wiki} {date} has no pages-articles part {part} (it has parts: {have}); "
+            "fix data.parts in params.yaml"
+        )
+    return base, with_published_sums(parts[part], base, wiki, date, timeout)
