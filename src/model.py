@@ -134,7 +134,8 @@ class GPT(nn.Module):
         if targets is None:
             return self.lm_head(x[:, [-1], :]), None
         logits = self.lm_head(x)  # (B, T, vocab)
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1), ignore_index=-1)
+        # under autocast cross_entropy runs in float32, whatever the logits' dtype
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         return logits, loss
 
     def param_groups(self, weight_decay: float) -> list[dict]:
@@ -154,12 +155,16 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Extend idx (B, T) by sampling max_new_tokens tokens; returns (B, T + max_new_tokens)."""
+                 top_k: int | None = None, generator: torch.Generator | None = None,
+                 vocab_limit: int | None = None) -> torch.Tensor:
+        """Extend idx (B, T) by sampling max_new_tokens tokens; returns (B, T + max_new_tokens).
+        vocab_limit: ids at or above it (the padding past a tokenizer's last id) are never sampled."""
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size:]
             logits, _ = self(context)
             logits = logits[:, -1, :].float() / temperature  # (B, vocab)
+            if vocab_limit is not None:
+                logits[:, vocab_limit:] = -float("inf")
             if top_k is not None:
                 kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
                 logits[logits < kth] = -float("inf")

@@ -1,0 +1,66 @@
+"""End to end: the real `dvc repro` on the sample mirror, in a temporary git clone, grown part by part.
+
+This is the user's workflow from the README: run with data.parts [1], grow to [1, 2, 3] (only parts 2
+and 3 are downloaded, extracted and tokenized), compare with `dvc metrics diff`, and shrink back to
+[1], which the run-cache restores without running a per-part command.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from workflow import PER_PART, commit, dvc, make_clone, metrics, ran, restored, run, set_params
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return make_clone(tmp_path_factory.mktemp("e2e"))
+
+
+def test_first_version_runs_every_stage(project):
+    output = dvc("repro", cwd=project)
+    assert ran(output) == {f"{stage}@1" for stage in PER_PART} | {"dataset", "train", "evaluate"}
+    m = metrics(project)
+    assert m["val_loss"] > 0 and m["perplexity"] == pytest.approx(2.718281828 ** m["val_loss"], rel=1e-3)
+    manifest = json.loads((project / "data" / "dataset.json").read_text())
+    assert manifest["parts"] == [1] and m["dataset_tokens"] == manifest["totals"]["tokens"] > 10_000
+    assert (project / "reports" / "training_curve.png").stat().st_size > 1000
+    # Stage outputs stay out of git: nothing under data/ but the committed mirror is untracked.
+    untracked = run(["git", "status", "--porcelain"], project).stdout
+    assert "dvc.lock" in untracked and "data/" not in untracked.replace("data/mirror", "")
+    commit(project, "data: part 1")
+
+
+def test_growing_runs_only_the_new_parts(project):
+    v1 = metrics(project)
+    set_params(project, data__parts=[1, 2, 3])
+    output = dvc("repro", cwd=project)
+    assert ran(output) == {f"{stage}@{part}" for stage in PER_PART for part in (2, 3)} | {
+        "dataset", "train", "evaluate"}
+    assert "Stage 'extract@1' didn't change, skipping" in output
+    v3 = metrics(project)
+    assert v3["dataset_tokens"] > 2 * v1["dataset_tokens"]
+    assert v3["eval_set_sha1"] == v1["eval_set_sha1"]  # the same evaluation set for both versions
+    commit(project, "data: parts 1-3")
+    diff = json.loads(dvc("metrics", "diff", "HEAD~1", "--json", cwd=project))
+    tokens = diff["reports/metrics.json"]["dataset_tokens"]
+    assert tokens["old"] == v1["dataset_tokens"] and tokens["new"] == v3["dataset_tokens"]
+    assert "eval_set_sha1" not in diff["reports/metrics.json"]  # unchanged values are not listed
+
+
+def test_up_to_date_after_growing(project):
+    assert "Data and pipelines are up to date." in dvc("status", cwd=project)
+    output = dvc("repro", cwd=project)
+    assert ran(output) == set() and restored(output) == set()
+
+
+def test_shrinking_restores_from_run_cache(project):
+    v1_lock = run(["git", "show", "HEAD~1:dvc.lock"], project).stdout
+    set_params(project, data__parts=[1])
+    output = dvc("repro", cwd=project)
+    assert not any(stage.split("@")[0] in PER_PART for stage in ran(output))
+    assert {"train", "evaluate"} <= restored(output)
+    assert sorted(p.name for p in (project / "data" / "tokens").iterdir()) == ["1"]
+    assert (project / "dvc.lock").read_text() == v1_lock
+    assert "Data and pipelines are up to date." in dvc("status", cwd=project)

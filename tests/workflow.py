@@ -1,0 +1,85 @@
+"""The user's workflow as functions: a fresh clone, params edits, `dvc repro` and what it ran.
+
+Shared by the end-to-end tests and benchmarks/bench_grow.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+PER_PART = ("download", "extract", "tokenize")
+# Small training for the tests: the wiring is under test here, not the model.
+QUICK_TRAIN = {"max_iters": 12, "eval_interval": 6, "eval_iters": 2, "batch_size": 4, "warmup_iters": 2}
+QUICK_MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32}
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # stages' `python`
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@example.com")
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dvc(*args: str, cwd: Path) -> str:
+    result = run([sys.executable, "-m", "dvc", *args], cwd)
+    return result.stdout + result.stderr
+
+
+def ran(output: str) -> set[str]:
+    """Stages whose command ran in a `dvc repro` output."""
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def restored(output: str) -> set[str]:
+    """Stages restored from the run-cache instead of running."""
+    return set(re.findall(r"Stage '([^']+)' is cached - skipping run", output))
+
+
+def set_params(repo: Path, **changes) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_clone(tmp: Path, quick_train: bool = True) -> Path:
+    """A git repo holding the project's files as a user's fresh clone would (the working tree's)."""
+    repo = tmp / "project"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    run(["git", "init", "-q", "-b", "main"], repo)
+    if quick_train:
+        set_params(repo, train__model={**QUICK_MODEL},
+                   **{f"train__{key}": value for key, value in QUICK_TRAIN.items()})
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "fresh clone"], repo)
+    return repo
+
+
+def commit(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", message], repo)
+
+
+def metrics(repo: Path) -> dict:
+    return json.loads((repo / "reports" / "metrics.json").read_text())
