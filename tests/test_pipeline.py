@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from workflow import PER_PART, commit, dvc, make_clone, metrics, ran, restored, run, set_params
 
 
@@ -56,11 +57,14 @@ def test_up_to_date_after_growing(project):
 
 
 def test_shrinking_restores_from_run_cache(project):
-    v1_lock = run(["git", "show", "HEAD~1:dvc.lock"], project).stdout
+    v1_lock = yaml.safe_load(run(["git", "show", "HEAD~1:dvc.lock"], project).stdout)["stages"]
     set_params(project, data__parts=[1])
     output = dvc("repro", cwd=project)
     assert not any(stage.split("@")[0] in PER_PART for stage in ran(output))
     assert {"train", "evaluate"} <= restored(output)
     assert sorted(p.name for p in (project / "data" / "tokens").iterdir()) == ["1"]
-    assert (project / "dvc.lock").read_text() == v1_lock
+    # The version is exactly the first one again (DVC keeps lock entries of removed stages, dvc #5293).
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    for stage in ("download@1", "extract@1", "tokenize@1", "dataset", "train", "evaluate"):
+        assert lock[stage] == v1_lock[stage], stage
     assert "Data and pipelines are up to date." in dvc("status", cwd=project)

@@ -18,7 +18,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 PER_PART = ("download", "extract", "tokenize")
 # Small training for the tests: the wiring is under test here, not the model.
-QUICK_TRAIN = {"max_iters": 12, "eval_interval": 6, "eval_iters": 2, "batch_size": 4, "warmup_iters": 2}
+QUICK_TRAIN = {"token_budget": 2048, "batch_size": 4, "grad_accum": 1, "eval_interval": 8, "eval_iters": 2,
+               "warmup_iters": 2, "checkpoint_interval": 8}
 QUICK_MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32}
 
 

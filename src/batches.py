@@ -1,0 +1,112 @@
+"""Batches for training and evaluation, read from the dataset manifest (`data/dataset.json`).
+
+Training draws windows uniformly over every training token of the version: a global offset picks the
+file and the position in it, so a part with twice the tokens is drawn twice as often, and no
+concatenated copy of the parts is ever written. Files are memory-mapped anew for every batch: a memmap
+kept open for a whole run makes the resident set grow as pages are touched (a known nanoGPT pitfall).
+
+Evaluation uses the manifest's `eval` files, the same for every dataset version: the first `max_tokens`
+tokens cut into consecutive block_size windows. No randomness, so a version-to-version difference in
+val loss is the model's, not the draw's; `fingerprint` hashes the exact token bytes scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+REPRO_HINT = "run `dvc repro` (or `dvc checkout`) to rebuild the dataset"
+
+
+def load_manifest(path: Path | str) -> dict:
+    """Read dataset.json and check every listed token file against its stated size."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; {REPRO_HINT}")
+    manifest = json.loads(path.read_text())
+    for key in ("parts", "dtype", "train", "eval", "totals"):
+        if key not in manifest:
+            raise ValueError(f"{path}: no `{key}` key; the manifest is stale: {REPRO_HINT}")
+    if manifest["dtype"] != "uint16":
+        raise ValueError(f"{path}: dtype {manifest['dtype']!r}, expected uint16; {REPRO_HINT}")
+    for split in ("train", "eval"):
+        if not manifest[split]:
+            raise ValueError(f"{path}: the `{split}` file list is empty; check data.parts / data.eval_parts")
+        for entry in manifest[split]:
+            size = Path(entry["path"]).stat().st_size if Path(entry["path"]).exists() else None
+            if size != entry["tokens"] * 2:
+                raise ValueError(
+                    f"{entry['path']}: {'missing' if size is None else f'{size:,} bytes'} but {path} says "
+                    f"{entry['tokens']:,} uint16 tokens ({entry['tokens'] * 2:,} bytes); {REPRO_HINT}"
+                )
+    return manifest
+
+
+class TrainWindows:
+    """Random (x, y) windows of block_size tokens from several uint16 files, uniform over all windows."""
+
+    def __init__(self, files: list[tuple[str, int]], block_size: int):
+        self.paths = [p for p, _ in files]
+        self.block_size = block_size
+        # a window needs block_size + 1 tokens (inputs plus the next-token targets) inside one file
+        starts = np.array([max(0, n - block_size) for _, n in files], dtype=np.int64)
+        self.first = np.concatenate([[0], np.cumsum(starts)])  # global offset of each file's first window
+        self.total = int(self.first[-1])
+        if self.total == 0:
+            raise ValueError(f"no training file holds more than block_size={block_size} tokens; "
+                             "add parts or use a smaller block_size")
+
+    def batch(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """x, y: (batch_size, block_size) int64, y shifted by one token."""
+        T = self.block_size
+        offsets = rng.integers(0, self.total, size=batch_size)
+        file_idx = np.searchsorted(self.first, offsets, side="right") - 1
+        x = np.empty((batch_size, T), dtype=np.int64)
+        y = np.empty((batch_size, T), dtype=np.int64)
+        maps = {}
+        for row, (f, off) in enumerate(zip(file_idx, offsets)):
+            if f not in maps:
+                maps[f] = np.memmap(self.paths[f], dtype=np.uint16, mode="r")
+            start = off - self.first[f]
+            window = maps[f][start:start + T + 1]
+            x[row], y[row] = window[:-1], window[1:]
+        return x, y
+
+
+def train_files(manifest: dict) -> list[tuple[str, int]]:
+    return [(e["path"], e["tokens"]) for e in manifest["train"]]
+
+
+def eval_tokens(manifest: dict, block_size: int, max_tokens: int) -> np.ndarray:
+    """The evaluation tokens scored: the eval files in manifest order, first n*block_size + 1 tokens
+    with n = windows that fit in max_tokens (or in all eval tokens, when fewer)."""
+    wanted = max_tokens + 1
+    chunks, have = [], 0
+    for entry in manifest["eval"]:
+        if have >= wanted:
+            break
+        data = np.fromfile(entry["path"], dtype=np.uint16, count=min(entry["tokens"], wanted - have))
+        chunks.append(data)
+        have += len(data)
+    tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint16)
+    n = (min(len(tokens), wanted) - 1) // block_size
+    if n < 1:
+        raise ValueError(f"the evaluation set holds {len(tokens):,} tokens, fewer than one window of "
+                         f"block_size={block_size}; evaluate on more parts (data.eval_parts)")
+    return tokens[: n * block_size + 1]
+
+
+def eval_windows(tokens: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive windows: x, y (n, block_size) int64, where y is x shifted by one token."""
+    n = (len(tokens) - 1) // block_size
+    x = tokens[: n * block_size].astype(np.int64).reshape(n, block_size)
+    y = tokens[1: n * block_size + 1].astype(np.int64).reshape(n, block_size)
+    return x, y
+
+
+def fingerprint(tokens: np.ndarray) -> str:
+    """sha1 of the exact little-endian uint16 bytes: equal across versions iff the eval set is."""
+    return hashlib.sha1(np.ascontiguousarray(tokens, dtype="<u2").tobytes()).hexdigest()

@@ -1,0 +1,176 @@
+"""Score a trained model on the fixed evaluation set: the `evaluate` stage.
+
+    python src/evaluate.py --dataset data/dataset.json --model models/model.pt \
+        --train-log reports/train_log.csv --metrics reports/metrics.json \
+        --plot reports/training_curve.png --samples reports/samples.txt
+
+The evaluation set is the manifest's `eval` files (held-out documents of data.eval_parts), the first
+`evaluate.max_tokens` tokens cut into consecutive block_size windows: the same windows for every
+dataset version, so `dvc metrics diff data-v1 data-v3` compares models, not draws. `eval_set_sha1`
+(sha1 of the exact token bytes scored) shows in the diff that the set did not change.
+
+Writes flat metrics (val_loss, perplexity, training facts from the checkpoint, dataset facts from the
+manifest), a loss curve PNG from the training log, and generations for fixed prompts with a fixed seed.
+Prints: `evaluate: val loss 6.21 (perplexity 497) on 14,336 tokens (eval set 3f2a9c1e), parts [1]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from batches import eval_tokens, eval_windows, fingerprint, load_manifest
+from model import GPT, GPTConfig
+from params import ParamsError, load_params
+from tokens import EOT, gpt2_encoding, write_json_atomic
+
+
+def check_evaluate_params(p: dict) -> None:
+    def fail(key, message):
+        raise ParamsError(f"params.yaml: `evaluate.{key}` {message}")
+
+    for key, minimum in (("max_tokens", 1), ("batch_size", 1), ("sample_tokens", 0), ("top_k", 1), ("seed", 0)):
+        value = p.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            fail(key, f"must be an integer >= {minimum}, got {value!r}")
+    temperature = p.get("temperature")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
+        fail("temperature", f"must be a number > 0, got {temperature!r}")
+    prompts = p.get("prompts")
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(s, str) and s for s in prompts):
+        fail("prompts", f"must be a non-empty list of non-empty strings, got {prompts!r}")
+
+
+def load_model(path: Path, device: str) -> tuple[GPT, dict]:
+    """Rebuild the model from a checkpoint alone (plain tensors + model_args)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = GPT(GPTConfig(**ckpt["model_args"]))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt
+
+
+@torch.no_grad()
+def mean_loss(model: GPT, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: str) -> float:
+    """Mean next-token cross-entropy over windows x, y (n, T), every window weighted equally."""
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if device == "cuda" and torch.cuda.is_bf16_supported() else nullcontext())
+    total = 0.0
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+        with autocast:
+            _, loss = model(xb, yb)
+        total += loss.item() * len(xb)
+    return total / len(x)
+
+
+def generate_samples(model: GPT, prompts: list[str], p: dict, device: str) -> list[str]:
+    """One continuation per prompt; a generator seeded with evaluate.seed makes them repeatable."""
+    enc = gpt2_encoding()
+    out = []
+    for i, prompt in enumerate(prompts):
+        gen = torch.Generator(device=device).manual_seed(p["seed"] + i)
+        idx = torch.tensor([enc.encode_ordinary(prompt)], dtype=torch.long, device=device)
+        ids = model.generate(idx, p["sample_tokens"], temperature=p["temperature"], top_k=p["top_k"],
+                             generator=gen, vocab_limit=EOT + 1)[0].tolist()
+        out.append(enc.decode(ids))
+    return out
+
+
+def read_log(path: Path) -> list[dict]:
+    with open(path) as f:
+        return [{k: float(v) if v else None for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def plot_curve(rows: list[dict], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, style in (("train_loss", "-"), ("val_loss", "o-")):
+        pts = [(r["tokens"], r[key]) for r in rows if r[key] is not None]
+        if pts:
+            ax.plot(*zip(*pts), style, label=key.replace("_", " "))
+    ax.set_xlabel("tokens trained")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def build_metrics(val_loss: float, scored_tokens: int, sha1: str, ckpt: dict, manifest: dict) -> dict:
+    """Flat keys, so `dvc metrics diff` lines them up across versions."""
+    s, totals = ckpt["summary"], manifest["totals"]
+    return {
+        "val_loss": round(val_loss, 5),
+        "perplexity": round(math.exp(val_loss), 3),
+        "train_loss": s["train_loss"] and round(s["train_loss"], 5),
+        "tokens_trained": s["tokens_trained"],
+        "token_budget": s["token_budget"],
+        "tokens_per_s": s["tokens_per_s"] and round(s["tokens_per_s"], 1),
+        "mfu": s["mfu"] and round(s["mfu"], 4),
+        "wall_time_s": round(s["wall_time_s"], 1),
+        "dataset_tokens": totals["tokens"],
+        "dataset_documents": totals["documents"],
+        "train_tokens": totals["train_tokens"],
+        "parts": len(manifest["parts"]),
+        "eval_tokens": totals["eval_tokens"],
+        "eval_documents": totals["eval_documents"],
+        "eval_tokens_scored": scored_tokens,
+        "eval_set_sha1": sha1,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", type=Path, required=True, help="dataset manifest (data/dataset.json)")
+    parser.add_argument("--model", type=Path, required=True, help="checkpoint from the train stage")
+    parser.add_argument("--train-log", type=Path, required=True, help="training log CSV from the train stage")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument("--plot", type=Path, required=True, help="loss curve PNG to write")
+    parser.add_argument("--samples", type=Path, required=True, help="generated samples to write")
+    args = parser.parse_args()
+
+    p = load_params()["evaluate"]
+    try:
+        check_evaluate_params(p)
+        manifest = load_manifest(args.dataset)
+    except (ParamsError, OSError, ValueError) as exc:
+        sys.exit(f"error: {exc}")
+    if not args.model.exists():
+        sys.exit(f"error: {args.model} not found; run `dvc repro train`")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(p["seed"])
+    model, ckpt = load_model(args.model, device)
+
+    T = ckpt["model_args"]["block_size"]
+    tokens = eval_tokens(manifest, T, p["max_tokens"])
+    x, y = (torch.from_numpy(a) for a in eval_windows(tokens, T))
+    val_loss = mean_loss(model, x, y, p["batch_size"], device)
+    sha1 = fingerprint(tokens)
+    metrics = build_metrics(val_loss, x.numel(), sha1, ckpt, manifest)
+    write_json_atomic(args.metrics, metrics)
+
+    plot_curve(read_log(args.train_log), f"parts {manifest['parts']}: val loss {val_loss:.3f} on the fixed eval set",
+               args.plot)
+    samples = generate_samples(model, p["prompts"], p, device)
+    args.samples.parent.mkdir(parents=True, exist_ok=True)
+    args.samples.write_text("".join(f"=== {prompt!r} (seed {p['seed'] + i})\n{text}\n\n"
+                                    for i, (prompt, text) in enumerate(zip(p["prompts"], samples))))
+    print(f"evaluate: val loss {val_loss:.3f} (perplexity {math.exp(val_loss):,.0f}) on {x.numel():,} tokens "
+          f"(eval set {sha1[:8]}), parts {manifest['parts']} -> {args.metrics}")
+
+
+if __name__ == "__main__":
+    main()

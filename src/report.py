@@ -1,0 +1,227 @@
+"""Compare dataset versions: the metrics and training curves of every git tag and DVC experiment.
+
+    python src/report.py --metrics reports/metrics.json --log reports/train_log.csv --out reports/versions
+    python src/report.py ... --tags 'data-v*' --no-exps      # tagged versions only
+    python src/report.py ... --rev main --rev data-v1        # these revisions as well
+
+Each version's metrics and training log are read with `dvc.api` at that revision (from the local DVC
+cache or, where missing there, the default remote), so nothing is checked out or recomputed, and
+nothing is fetched from the internet: the plots are PNG files, not DVC's HTML (which loads vega from
+a CDN). Experiments are the git refs `dvc exp run` writes under refs/exps, whatever their baseline.
+Writes:
+    OUT/versions.md       one row per version: parts, documents, tokens, val loss, perplexity, ...
+    OUT/scaling.png       val loss against dataset tokens (log x): the scaling curve
+    OUT/train_curves.png  train and val loss against tokens trained, one line per version
+Prints one line per version, every skipped revision with the reason, and a closing summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dvc.api
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display, no browser, no network
+import matplotlib.pyplot as plt  # noqa: E402
+
+METRIC_KEYS = ("val_loss", "perplexity", "dataset_tokens", "dataset_documents", "tokens_trained",
+               "eval_set_sha1")
+LOG_COLUMNS = ("step", "tokens", "lr", "train_loss", "val_loss")
+
+
+@dataclass
+class Version:
+    """One revision to report: a tag, an experiment or a revision named on the command line."""
+
+    sha: str
+    labels: list[str]
+    kind: str  # "tag" | "exp" | "rev"
+    metrics: dict = field(default_factory=dict)
+    parts: list[int] = field(default_factory=list)
+    log: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return ", ".join(self.labels)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def list_versions(repo: Path, tag_pattern: str | None, exps: bool, revs: list[str]) -> list[Version]:
+    """Tags matching the pattern, every experiment, and the named revisions; one entry per commit."""
+    found: list[tuple[str, str, str]] = []  # (sha, label, kind)
+    if tag_pattern is not None:
+        refs = git(repo, "for-each-ref", "--format=%(objectname) %(*objectname) %(refname:short)",
+                   f"refs/tags/{tag_pattern}")
+        for line in refs.splitlines():
+            sha, peeled, name = line.split(" ", 2)  # annotated tags: the commit is the peeled object
+            found.append((peeled or sha, name, "tag"))
+    if exps:
+        # refs/exps/<2 hex>/<baseline sha>/<experiment name> (DVC's layout; stash refs are shallower)
+        refs = git(repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps")
+        for line in refs.splitlines():
+            sha, ref = line.split(" ", 1)
+            if len(ref.split("/")) == 5:
+                found.append((sha, ref.rsplit("/", 1)[1], "exp"))
+    for rev in revs:
+        found.append((git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}").strip(), rev, "rev"))
+    by_sha: dict[str, Version] = {}
+    for sha, label, kind in found:
+        if sha in by_sha:
+            by_sha[sha].labels.append(label)
+        else:
+            by_sha[sha] = Version(sha=sha, labels=[label], kind=kind)
+    return list(by_sha.values())
+
+
+def parse_log(text: str) -> dict[str, list[float]]:
+    """train_log.csv as columns of floats; an empty cell (no eval at that step) becomes NaN."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or any(column not in rows[0] for column in LOG_COLUMNS):
+        raise ValueError(f"expected the columns {', '.join(LOG_COLUMNS)}")
+    return {column: [float(row[column]) if row[column] not in ("", None) else math.nan for row in rows]
+            for column in LOG_COLUMNS}
+
+
+def read_version(repo: Path, version: Version, metrics_path: str, log_path: str) -> str | None:
+    """Fill in the version's metrics, parts and log; return why it cannot be reported, or None."""
+    try:
+        # metrics_show resolves targets against the current directory, dvc.api.read against `repo`
+        metrics = dvc.api.metrics_show(str(repo / metrics_path), repo=str(repo), rev=version.sha)
+    except Exception as error:  # an old commit without the pipeline, a failed experiment
+        return f"no {metrics_path} ({type(error).__name__})"
+    missing = [key for key in METRIC_KEYS if key not in metrics]
+    if missing:
+        return f"{metrics_path} lacks {', '.join(missing)}"
+    try:
+        log_text = dvc.api.read(log_path, repo=str(repo), rev=version.sha)
+        version.log = parse_log(log_text)
+    except Exception as error:
+        return f"cannot read {log_path}: {error}"
+    version.metrics = metrics
+    version.parts = dvc.api.params_show(repo=str(repo), rev=version.sha)["data"]["parts"]
+    return None
+
+
+def comparable_eval_set(versions: list[Version]) -> str:
+    """The evaluation set most versions share; versions scored on another one are flagged."""
+    return Counter(v.metrics["eval_set_sha1"] for v in versions).most_common(1)[0][0]
+
+
+def markdown_table(versions: list[Version]) -> str:
+    """One row per version, smallest dataset first."""
+    common = comparable_eval_set(versions)
+    lines = [
+        "| version | kind | commit | parts | documents | dataset tokens | tokens trained | val loss | perplexity | eval set |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for v in versions:
+        m = v.metrics
+        eval_set = m["eval_set_sha1"][:8] + ("" if m["eval_set_sha1"] == common else " (differs!)")
+        lines.append(
+            f"| {v.name} | {v.kind} | {v.sha[:7]} | {', '.join(map(str, v.parts))} | "
+            f"{m['dataset_documents']:,} | {m['dataset_tokens']:,} | {m['tokens_trained']:,} | "
+            f"{m['val_loss']:.4f} | {m['perplexity']:.2f} | {eval_set} |")
+    notes = []
+    if any(v.metrics["eval_set_sha1"] != common for v in versions):
+        notes.append("Versions marked *differs!* were scored on another evaluation set: their loss "
+                     "is not comparable with the others'.")
+    if len({v.metrics["tokens_trained"] for v in versions}) > 1:
+        notes.append("Versions were trained on different token budgets (*tokens trained*): a loss "
+                     "difference mixes data and training time.")
+    return "\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes)
+
+
+def plot_scaling(versions: list[Version], path: Path) -> None:
+    """Val loss against dataset tokens; tags joined by a line, experiments as separate markers."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for kind, style in (("tag", "o-"), ("rev", "s"), ("exp", "^")):
+        chosen = [v for v in versions if v.kind == kind]
+        if chosen:
+            ax.plot([v.metrics["dataset_tokens"] for v in chosen], [v.metrics["val_loss"] for v in chosen],
+                    style, label={"tag": "tags", "rev": "revisions", "exp": "experiments"}[kind])
+        for v in chosen:
+            ax.annotate(v.name, (v.metrics["dataset_tokens"], v.metrics["val_loss"]), fontsize=8,
+                        textcoords="offset points", xytext=(4, 4))
+    ax.set_xscale("log")
+    ax.set_xlabel("dataset tokens")
+    ax.set_ylabel("val loss (fixed evaluation set)")
+    ax.set_title("Scaling: val loss against dataset size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_curves(versions: list[Version], path: Path) -> None:
+    """Train and val loss against tokens trained, one colour per version."""
+    fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for v in versions:
+        tokens, train, val = v.log["tokens"], v.log["train_loss"], v.log["val_loss"]
+        line, = ax_train.plot(tokens, train, lw=1, label=v.name)
+        evals = [(t, loss) for t, loss in zip(tokens, val) if not math.isnan(loss)]
+        ax_val.plot([t for t, _ in evals], [loss for _, loss in evals], "o-", ms=3, color=line.get_color(),
+                    label=f"{v.name} ({v.metrics['dataset_tokens']:,} tokens)")
+    for ax, title in ((ax_train, "train loss"), (ax_val, "val loss")):
+        ax.set_xlabel("tokens trained")
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+    ax_train.set_ylabel("loss")
+    ax_val.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--metrics", required=True, help="the metrics file of every version, e.g. reports/metrics.json")
+    parser.add_argument("--log", required=True, help="the training log of every version, e.g. reports/train_log.csv")
+    parser.add_argument("--out", required=True, type=Path, help="folder for versions.md, scaling.png, train_curves.png")
+    parser.add_argument("--repo", type=Path, default=Path("."), help="the project's git repository")
+    parser.add_argument("--tags", default="*", help="tags to include (a git glob); default: all")
+    parser.add_argument("--no-tags", action="store_true", help="leave tags out")
+    parser.add_argument("--no-exps", action="store_true", help="leave experiments out")
+    parser.add_argument("--rev", action="append", default=[], help="another revision to include (repeatable)")
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    repo = args.repo.resolve()
+    candidates = list_versions(repo, None if args.no_tags else args.tags, not args.no_exps, args.rev)
+    versions, skipped = [], 0
+    for version in candidates:
+        reason = read_version(repo, version, args.metrics, args.log)
+        if reason:
+            skipped += 1
+            print(f"skipped {version.name} ({version.sha[:7]}): {reason}")
+            continue
+        versions.append(version)
+        m = version.metrics
+        print(f"{version.kind:3} {version.name}: parts {version.parts}, {m['dataset_tokens']:,} tokens, "
+              f"val loss {m['val_loss']:.4f}")
+    if not versions:
+        raise SystemExit(f"report: no version with {args.metrics} among {len(candidates)} revisions "
+                         "(tag a version, or run `dvc exp run`, and check `dvc metrics show`)")
+    versions.sort(key=lambda v: (v.metrics["dataset_tokens"], v.name))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "versions.md").write_text(markdown_table(versions))
+    plot_scaling(versions, args.out / "scaling.png")
+    plot_curves(versions, args.out / "train_curves.png")
+    print(f"report: {len(versions)} versions ({skipped} skipped) -> {args.out}/versions.md, scaling.png, "
+          f"train_curves.png in {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,735 @@
+"""Wikitext -> plain text for language-model training. Pure: strings in, strings out, no I/O.
+
+`clean(wikitext)` keeps prose, headings and list items as lines, the visible text of links, and the
+words and numbers of common inline templates ({{convert}}, {{lang}}, dates, ...), so sentences keep
+no holes. It drops other templates, tables, references, files, categories, comments, tags and the
+trailing "See also / References / ..." sections, and decodes HTML entities once.
+`is_disambiguation(wikitext)` tells disambiguation and set-index pages apart.
+
+Speed and safety: every pass is a compiled regex without nested quantifiers or a linear scan, so the
+work per page is linear in its size (no page can hang a worker). Template and link nesting is
+resolved innermost first by one token scan; nesting deeper than MediaWiki's own limit is dropped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+# MediaWiki stops expanding templates at depth 40; deeper content is dropped. This also bounds the
+# copying done when kept templates pass their text up the nesting (<= 40 copies per character).
+MAX_DEPTH = 40
+
+# Private-use characters mark protected spans (math, nowiki, code) and escaped pipes while the
+# markup passes run; they are stripped from the input first, so they cannot collide.
+_MARK_OPEN, _MARK_CLOSE, _PIPE = "\ue000", "\ue001", "\ue002"
+_PRIVATE = re.compile("[\ue000-\ue002]")
+_PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
+
+_COMMENT_OPEN, _COMMENT_CLOSE = "<!--", "-->"
+
+# Elements whose content is kept verbatim (no markup inside them is interpreted).
+_PROTECTED = ("nowiki", "math", "chem", "ce", "pre", "syntaxhighlight", "source")
+# Elements dropped with their content.
+_DROPPED = ("ref", "references", "gallery", "timeline", "imagemap", "graph", "mapframe", "maplink",
+            "templatedata", "templatestyles", "includeonly", "score", "hiero", "inputbox",
+            "categorytree", "charinsert", "table", "indicator", "noinclude")
+# Tags removed while their text stays.
+_INLINE_TAGS = ("b", "i", "u", "s", "span", "div", "small", "big", "sup", "sub", "center", "font",
+                "blockquote", "poem", "p", "abbr", "cite", "code", "tt", "var", "em", "strong",
+                "del", "ins", "q", "mark", "kbd", "samp", "ruby", "rb", "rt", "rp", "bdi", "bdo",
+                "hr", "onlyinclude", "section", "strike", "dfn", "time", "wbr", "li", "ul", "ol",
+                "dl", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6", "caption", "nowiki", "ref",
+                "references", "math", "chem", "ce", "pre", "syntaxhighlight", "source", "tr", "td",
+                "th", "tbody", "thead", "big", "includeonly", "noinclude", "templatestyles")
+
+_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_PROTECTED + _DROPPED), re.I)
+_CLOSERS = {name: re.compile(r"</%s\s*>" % name, re.I) for name in _PROTECTED + _DROPPED}
+_TAG = re.compile(r"</?(?:%s)\b[^<>]*>" % "|".join(sorted(set(_INLINE_TAGS), key=len, reverse=True)),
+                  re.I)
+_REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*>.*?</ref\s*>", re.S | re.I)
+_REF_OPEN = re.compile(r"<ref\b([^<>]*)>", re.I)
+_BR = re.compile(r"<br\s*/?\s*>|</br\s*>", re.I)
+
+_NEST_TOKEN = re.compile(r"\{\{|\}\}|\[\[|\]\]")
+# Plain article links (no namespace, no nesting) are most links; re.split with one group keeps the
+# visible text and runs in C, leaving only the rest to the token scan.
+_PLAIN_LINK = re.compile(r"\[\[([^\[\]{}|:\n]+)\]\]")
+_PIPED_LINK = re.compile(r"\[\[[^\[\]{}|:\n]*\|([^\[\]{}|\n]+)\]\]")
+_EXTERNAL_LINK = re.compile(
+    # URL, then either "]" or spaces and a label that starts with a non-space: one way to match only,
+    # so a failed match costs time linear in its length (no backtracking between the parts).
+    r"\[(?:https?:|ftp:|//|mailto:|irc:|news:|gopher:)[^\s\[\]<>\"]*(?:[ \t]+([^\[\]\s][^\[\]\n]*)?)?\]",
+    re.I)
+_MAGIC_WORD = re.compile(r"__[A-Z]{2,}__")
+_HEADING = re.compile(r"(={1,6})[ \t]*(.+?)[ \t]*\1\s*$")
+_LIST_MARKS = re.compile(r"[*#:;]+[ \t]*")
+# "Alabama () is": what a dropped template leaves; "printf()" (no space before) is left alone
+# A literal "(" first lets the regex engine skip to candidates; the lookbehind then checks the
+# parenthesis follows a space or starts a line.
+_EMPTY_PARENS = re.compile(r"\((?<!\S\()[ \t]*(?:[,;:][ \t]*)?\)")
+_OPEN_PAREN_PUNCT = re.compile(r"\([ \t]*[,;][ \t]*")
+_DOUBLE_COMMA = re.compile(r",[ \t]*,")
+_ODD_SPACES = ("\t", "\u00a0", "\u2002", "\u2003", "\u2007", "\u2009", "\u202f")
+# (stray, mended): spaces that removed templates leave before punctuation or at line ends; " ."
+# only before a space or line end, so ".NET" keeps its dot. (Each check scans the page: few.)
+_STRAY_SPACES = ((" ,", ","), (" ;", ";"), (" . ", ". "), (" .\n", ".\n"), ("\n ", "\n"),
+                 (" \n", "\n"))
+_BLANK_LINES = re.compile(r"\n{3,}")
+_INVISIBLE = ("\u200b", "\u200e", "\u200f", "\ufeff", "\u00ad")
+
+# Sections that hold links and citations, not prose; dropped with their subsections.
+DROPPED_SECTIONS = frozenset((
+    "see also", "references", "external links", "further reading", "notes", "bibliography",
+    "sources", "footnotes", "citations", "works cited", "notes and references",
+    "references and notes", "gallery", "links", "external link", "reference",
+    "sources and further reading", "further information", "notes and citations",
+    "explanatory notes", "cited sources", "general references", "specific references",
+    "related pages", "selected bibliography", "references and further reading",
+))
+
+# Templates that mark disambiguation and set-index pages (lower case; names ending in
+# "disambiguation" or starting with "set index" count too).
+_DISAMBIGUATION = frozenset((
+    "disambiguation", "disambig", "dab", "disamb", "dis", "hndis", "geodis", "numberdis",
+    "mil-unit-dis", "letter-numbercombdisambig", "shipindex", "ship index", "sia", "surname",
+    "given name", "set index", "set index article", "chemistry index", "mountain index",
+    "plant common name", "sport index", "lake index", "road index", "molecular formula index",
+))
+
+_FILE_NAMESPACES = frozenset(("file", "image", "media"))
+_DROP_NAMESPACES = frozenset(("category",))
+# Interwiki prefixes that render as visible links (not interlanguage links, which are dropped).
+_INTERWIKI = frozenset(("wikt", "wiktionary", "w", "wikipedia", "s", "wikisource", "q", "wikiquote",
+                        "n", "wikinews", "b", "wikibooks", "v", "wikiversity", "c", "commons", "d",
+                        "wikidata", "m", "meta", "mw", "species", "voy", "wikivoyage", "doi",
+                        "rfc", "hdl", "arxiv", "oeis", "iso", "wp"))
+_LANGUAGE_PREFIX = re.compile(r"[a-z]{2,3}(?:-[a-z]{1,8}){0,2}$|simple$")
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+
+
+# ---------------------------------------------------------------------------------------------
+# Template arguments and inline-template renderers
+
+
+def _split_args(parts: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Template arguments -> (positional values, named values), both stripped."""
+    positional, named = [], {}
+    for part in parts:
+        key, eq, value = part.partition("=")
+        if eq and key.strip() and "\n" not in key and "<" not in key and len(key) < 40:
+            key = key.strip().lower()
+            if key.isdigit():
+                index = int(key) - 1
+                while len(positional) <= index and index < 20:
+                    positional.append("")
+                if index < 20:
+                    positional[index] = value.strip()
+            else:
+                named[key] = value.strip()
+        else:
+            positional.append(part.strip())
+    return positional, named
+
+
+def _int(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+def _format_date(pos: list[str], named: dict[str, str]) -> str:
+    """(year, month, day) arguments -> "March 5, 1990" or, with df=y, "5 March 1990"."""
+    year, month, day = (pos + ["", "", ""])[:3]
+    m, d = _int(month), _int(day)
+    if not year:
+        return ""
+    if not m or not 1 <= m <= 12:
+        return year
+    name = _MONTHS[m - 1]
+    if not d:
+        return f"{name} {year}"
+    if named.get("df", "").lower() in ("y", "yes", "1", "true"):
+        return f"{d} {name} {year}"
+    return f"{name} {d}, {year}"
+
+
+def _age(born: list[str], at: list[str] | tuple) -> int | None:
+    try:
+        y1, m1, d1 = (int(x) for x in (list(born) + ["1", "1"])[:3])
+        y2, m2, d2 = (int(x) for x in (list(at) + ["1", "1"])[:3])
+    except ValueError:
+        return None
+    return y2 - y1 - ((m2, d2) < (m1, d1))
+
+
+def _render_convert(pos: list[str], named: dict[str, str]) -> str:
+    # {{convert|10|km|mi}} -> "10 km"; {{convert|1|to|2|km}} -> "1 to 2 km"; {{convert|5|ft|6|in}}
+    if not pos:
+        return ""
+    out, i = [_with_commas(pos[0])], 1
+    if len(pos) > 2 and pos[1] in ("-", "–", "to", "and", "or", "x", "by", "+", "&", "to(-)",
+                                    "and(-)", "or(-)", "+/-", "±", "×"):
+        out += [pos[1] if pos[1] not in ("-", "to(-)") else "to", _with_commas(pos[2])]
+        i = 3
+    if i < len(pos):
+        out.append(_UNITS.get(pos[i], pos[i]))
+        # feet and inches, stones and pounds: a second value with its unit
+        if i + 2 < len(pos) and _NUMBER.fullmatch(pos[i + 1]) and pos[i + 2] in ("in", "lb", "oz"):
+            out += [pos[i + 1], pos[i + 2]]
+    text = " ".join(p for p in out if p)
+    if named.get("adj", "").lower() in ("on", "yes", "y") and len(out) == 2:
+        # "a {{convert|40|acre|adj=on}} ranch" -> "a 40-acre ranch": the unit as written, singular
+        return f"{out[0]}-{pos[i]}"
+    return text.replace(" - ", "–")
+
+
+def _with_commas(number: str) -> str:
+    """"52419" -> "52,419", as {{convert}} shows it; anything else unchanged."""
+    whole, dot, fraction = number.partition(".")
+    if len(whole) < 4 or not whole.isdigit() or (dot and not fraction.isdigit()):
+        return number
+    return f"{int(whole):,}{dot}{fraction}"
+
+
+_NUMBER = re.compile(r"[-+−]?[\d,]*\.?\d+(?:e\d+)?")
+_UNITS = {"km2": "km²", "m2": "m²", "sqmi": "sq mi", "mi2": "sq mi", "sqft": "sq ft", "ft2": "sq ft",
+          "C": "°C", "F": "°F", "K": "K", "e6acre": "million acres", "e3acre": "thousand acres",
+          "e6km2": "million km²", "e6sqmi": "million sq mi", "km/h": "km/h", "kph": "km/h",
+          "mph": "mph", "e6m3": "million m³", "m3": "m³", "cuft": "cu ft", "e6mi": "million miles",
+          "e6km": "million km", "e9m3": "billion m³", "ftin": "ft", "sqkm": "km²", "ha": "ha",
+          "cm3": "cm³", "km3": "km³", "cumi": "cu mi", "cuyd": "cu yd", "usgal": "US gal",
+          "impgal": "imp gal", "kn": "kn", "mm": "mm", "cm": "cm", "m": "m", "km": "km", "mi": "mi",
+          "ft": "ft", "in": "in", "yd": "yd", "nmi": "nmi", "kg": "kg", "lb": "lb", "t": "t",
+          "LT": "long tons", "ST": "short tons", "g": "g", "oz": "oz", "acre": "acres", "L": "L"}
+
+
+def _render_ipac(pos: list[str], named: dict[str, str]) -> str:
+    # {{IPAc-en|ˌ|æ|l|ə|ˈ|b|æ|m|ə}} -> "/ˌæləˈbæmə/"; leading labels like "us", "pron" are dropped
+    start = 0
+    while start < len(pos) and pos[start].lower() in _IPAC_LABELS:
+        start += 1
+    sounds = [p for p in pos[start:] if p]
+    return "/" + "".join(sounds).replace("_", " ") + "/" if sounds else ""
+
+
+# Labels IPAc-en accepts before the sounds ("{{IPAc-en|us|ˈ|...}}" -> "US pronunciation: ...").
+_IPAC_LABELS = frozenset(("lang", "local", "pron", "us", "uk", "ipa", "also", "audio", "nz", "au",
+                          "ca", "ie", "sa", "in", "sc", "ir", "english", "uk and us"))
+
+
+def _render_val(pos: list[str], named: dict[str, str]) -> str:
+    if not pos:
+        return ""
+    text = pos[0]
+    if len(pos) > 1 and pos[1]:
+        text += pos[1] if pos[1].startswith("(") else "±" + pos[1]
+    if named.get("e"):
+        text += "×10^" + named["e"]
+    unit = named.get("u") or named.get("ul") or named.get("up") or named.get("upl")
+    return f"{text} {unit}" if unit else text
+
+
+def _render_frac(pos: list[str], named: dict[str, str]) -> str:
+    if len(pos) >= 3:
+        return f"{pos[0]} {pos[1]}/{pos[2]}"
+    if len(pos) == 2:
+        return f"{pos[0]}/{pos[1]}"
+    return f"1/{pos[0]}" if pos else ""
+
+
+def _render_as_of(pos: list[str], named: dict[str, str]) -> str:
+    date = _format_date(pos, named)
+    lead = "as of" if named.get("lc", "").lower() in ("y", "yes", "on", "true") else "As of"
+    if named.get("since", "").lower() in ("y", "yes"):
+        lead = "since" if lead == "as of" else "Since"
+    return f"{lead} {date}" if date else ""
+
+
+def _render_date_and_age(pos: list[str], named: dict[str, str], today: tuple | None) -> str:
+    date = _format_date(pos, named)
+    age = _age(pos[:3], today) if today else None
+    return f"{date} (age {age})" if date and age is not None and age >= 0 else date
+
+
+def _render_death_date_and_age(pos: list[str], named: dict[str, str]) -> str:
+    date = _format_date(pos, named)
+    age = _age(pos[3:6], pos[:3]) if len(pos) >= 4 else None
+    return f"{date} (aged {age})" if date and age is not None and age >= 0 else date
+
+
+def _render_age(pos: list[str], named: dict[str, str], today: tuple | None) -> str:
+    at = pos[3:6] if len(pos) >= 4 else today
+    age = _age(pos[:3], at) if at and pos else None
+    return str(age) if age is not None and age >= 0 else ""
+
+
+def _render_nihongo(pos: list[str], named: dict[str, str]) -> str:
+    # {{Nihongo|headquarters|本部道場|honbu dōjō}} -> "headquarters (本部道場, honbu dōjō)"
+    english, rest = (pos + [""])[0], [p for p in pos[1:3] if p]
+    if english and rest:
+        return f"{english} ({', '.join(rest)})"
+    return english or ", ".join(rest)
+
+
+def _render_ordinal(pos: list[str], named: dict[str, str]) -> str:
+    n = _int(pos[0]) if pos else None
+    if n is None:
+        return pos[0] if pos else ""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _render_quote(pos: list[str], named: dict[str, str]) -> str:
+    text = named.get("text") or named.get("quote") or (pos[0] if pos else "")
+    return f"\n{text}\n" if text else ""
+
+
+def _render_height(pos: list[str], named: dict[str, str]) -> str:
+    parts = [f"{named[u]} {u}" for u in ("m", "cm", "ft", "in") if named.get(u)]
+    return " ".join(parts)
+
+
+def _render_rail_gauge(pos: list[str], named: dict[str, str]) -> str:
+    gauge = pos[0] if pos else ""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*mm", gauge)
+    if match:
+        return f"{match.group(1)} mm"
+    match = re.fullmatch(r"(\d+)\s*ft\s*(\d+(?:\.\d+)?)?\s*(?:in)?", gauge)
+    if match:
+        return f"{match.group(1)} ft" + (f" {match.group(2)} in" if match.group(2) else "")
+    return gauge
+
+
+def _first(pos, named):
+    return pos[0] if pos else ""
+
+
+def _second(pos, named):
+    return pos[1] if len(pos) > 1 else (pos[0] if pos else "")
+
+
+def _last(pos, named):
+    return pos[-1] if pos else ""
+
+
+def _joined(pos, named):
+    return "".join(pos)
+
+
+def _constant(text):
+    return lambda pos, named: text
+
+
+def _prefixed(prefix):
+    return lambda pos, named: f"{prefix}{pos[0]}" if pos else ""
+
+
+_RENDERERS = {
+    "convert": _render_convert, "cvt": _render_convert, "convinfobox": _render_convert,
+    "lang": _second, "langx": _second, "script": _second, "transl": _last, "transliteration": _last,
+    "native name": _second, "native phrase": _second, "ipa": _first, "ipa-all": _first,
+    "ipac-en": _render_ipac, "ipac-ar": _render_ipac, "ipac-de": _render_ipac, "audio": _second,
+    "respell": lambda pos, named: "-".join(p for p in pos if p),
+    "nihongo": _render_nihongo, "nihongo2": _first, "nihongo3": _first,
+    "nowrap": lambda pos, named: "|".join(pos), "nobr": _first, "nobreak": _first, "j": _joined,
+    "small": _first, "smaller": _first, "big": _first, "larger": _first, "large": _first,
+    "huge": _first, "midsize": _first, "resize": _last, "nobold": _first, "noitalic": _first,
+    "em": _first, "strong": _first, "var": _first, "varserif": _first, "code": _first,
+    "mono": _first, "monospace": _first, "tt": _first, "sub": _first, "sup": _first, "su": _first,
+    "abbr": _first, "abbrlink": _first, "tooltip": _first, "h:title": _second, "vanchor": _first,
+    "visible anchor": _first, "sic": _last, "not a typo": _joined, "proper name": _first,
+    "as written": _first, "sc": _first, "smallcaps": _first, "small caps": _first,
+    "allcaps": lambda pos, named: pos[0].upper() if pos else "", "lowercase": _first,
+    "math": _first, "mvar": _first, "tmath": _first, "chem2": _first, "chem": _joined,
+    "ill": _first, "interlanguage link": _first, "interlanguage link multi": _first, "illm": _first,
+    "flag": lambda pos, named: named.get("name") or (pos[0] if pos else ""), "flagcountry": _first,
+    "flagu": _first, "flag country": _first, "linktext": _joined, "lsj": _second,
+    "keypress": lambda pos, named: "+".join(pos), "key press": lambda pos, named: "+".join(pos),
+    "gloss": lambda pos, named: f"'{pos[0]}'" if pos else "",
+    "lit": lambda pos, named: f"lit. '{pos[0]}'" if pos else "",
+    "angbr": lambda pos, named: f"⟨{pos[0]}⟩" if pos else "", "angle bracket": _first,
+    "url": lambda pos, named: pos[1] if len(pos) > 1 else (pos[0] if pos else ""),
+    "as of": _render_as_of, "asof": _render_as_of,
+    "birth date": _format_date, "death date": _format_date, "start date": _format_date,
+    "end date": _format_date, "dts": _format_date, "film date": _format_date,
+    "start date and age": _format_date, "death date and age": _render_death_date_and_age,
+    "death year and age": lambda pos, named: pos[0] if pos else "",
+    "birth year and age": lambda pos, named: pos[0] if pos else "",
+    "circa": _prefixed("c. "), "c.": _prefixed("c. "), "floruit": _prefixed("fl. "),
+    "fl.": _prefixed("fl. "), "reign": lambda pos, named: "r. " + "–".join(p for p in pos[:2] if p),
+    "r.": lambda pos, named: "r. " + "–".join(p for p in pos[:2] if p),
+    "p.": lambda pos, named: "p. " + "–".join(pos[:2]) if pos else "",
+    "pp.": lambda pos, named: "pp. " + "–".join(pos[:2]) if pos else "",
+    "nts": _first, "ntsh": _first, "val": _render_val, "frac": _render_frac,
+    "sfrac": _render_frac, "fraction": _render_frac, "ordinal": _render_ordinal,
+    "simplenuclide": lambda pos, named: "-".join(pos[:2]),
+    "simplenuclide2": lambda pos, named: "-".join(pos[:2]),
+    "us$": _prefixed("US$"), "usd": _prefixed("US$"), "£": _prefixed("£"), "gbp": _prefixed("£"),
+    "€": _prefixed("€"), "eur": _prefixed("€"), "¥": _prefixed("¥"), "a$": _prefixed("A$"),
+    "aud": _prefixed("A$"), "cad": _prefixed("CA$"), "inr": _prefixed("₹"), "₹": _prefixed("₹"),
+    "formatprice": _first, "format price": _first,
+    "hlist": lambda pos, named: ", ".join(p for p in pos if p),
+    "flatlist": _first, "plainlist": _first, "plain list": _first, "bulleted list":
+        lambda pos, named: "\n".join(p for p in pos if p),
+    "unbulleted list": lambda pos, named: "\n".join(p for p in pos if p),
+    "ubl": lambda pos, named: "\n".join(p for p in pos if p),
+    "quote": _render_quote, "blockquote": _render_quote, "quotation": _render_quote,
+    "cquote": _render_quote, "quote box": _render_quote, "rquote": _render_quote,
+    "poem quote": _render_quote, "centered pull quote": _render_quote,
+    "sortname": lambda pos, named: " ".join(pos[:2]),
+    "height": _render_height, "railgauge": _render_rail_gauge, "rail gauge": _render_rail_gauge,
+    "ship": lambda pos, named: " ".join(pos[:2]),
+    "isbn": _prefixed("ISBN "), "issn": _prefixed("ISSN "),
+    "'": _constant("'"), "'s": _constant("'s"), "!": _constant(_PIPE), "pipe": _constant(_PIPE),
+    "=": _constant("="), "nbsp": _constant(" "), "spaces": _constant(" "), "space": _constant(" "),
+    "·": _constant(" · "), "dot": _constant(" · "), "middot": _constant(" · "),
+    "bull": _constant(" • "), "bullet": _constant(" • "), "ndash": _constant("–"),
+    "en dash": _constant("–"), "snd": _constant(" – "), "spaced ndash": _constant(" – "),
+    "spaced en dash": _constant(" – "), "mdash": _constant("—"), "em dash": _constant("—"),
+    "spaced mdash": _constant(" — "), "pi": _constant("π"), "okina": _constant("ʻ"),
+    "hamza": _constant("ʾ"), "deg": _constant("°"), "degree": _constant("°"),
+    "times": _constant("×"), "×": _constant("×"), "minus": _constant("−"), "plusminus": _constant("±"),
+    "±": _constant("±"), "shy": _constant(""), "wbr": _constant(""), "zwsp": _constant(""),
+    "sqrt": _prefixed("√"), "overline": _first, "overset": _first, "underline": _first,
+    "bc": _constant("BC"), "ad": _constant("AD"), "bce": _constant("BCE"), "ce": _constant("CE"),
+}
+# Templates whose output needs the date of the revision ("age 75").
+_DATED_RENDERERS = {
+    "birth date and age": _render_date_and_age, "bda": _render_date_and_age,
+    "age": _render_age, "age in years": _render_age,
+}
+# Ship prefixes: {{HMS|Victory}} -> "HMS Victory", {{USS|Enterprise|CV-6}} -> "USS Enterprise (CV-6)".
+_SHIP_PREFIXES = frozenset(("hms", "uss", "ss", "rms", "hmas", "hmcs", "hmnzs", "usns", "usat",
+                            "usc&gs", "uscgc", "ins", "sms", "ms", "mv", "hnlms", "fs", "hdms"))
+
+
+def _render_template(body: str, today: tuple | None, marks: list[str]) -> str:
+    """One template's wikitext (its inner templates and links already rendered) -> visible text.
+
+    Appends the names of disambiguation templates to `marks`.
+    """
+    name, _, rest = body.partition("|")
+    name = " ".join(name.replace("_", " ").split()).lower()
+    if name.startswith(("subst:", "safesubst:")):
+        name = name.partition(":")[2].strip()
+    if name.startswith("template:"):
+        name = name[9:].strip()
+    if name in _DISAMBIGUATION or name.endswith("disambiguation") or name.startswith("set index"):
+        marks.append(name)
+    if ":" in name:
+        return _render_parser_function(body)
+    renderer = _RENDERERS.get(name)
+    if renderer is None:
+        if name in _DATED_RENDERERS:
+            pos, named = _split_args(rest.split("|")) if rest else ([], {})
+            return _DATED_RENDERERS[name](pos, named, today)
+        if name.startswith("lang-"):
+            renderer = _first
+        elif name.startswith("ipa-") or name.startswith("ipa "):
+            renderer = lambda pos, named: f"[{pos[0]}]" if pos else ""  # noqa: E731
+        elif name.startswith("ipac-"):
+            renderer = _render_ipac
+        elif name in _SHIP_PREFIXES:
+            renderer = lambda pos, named: f"{name.upper()} {pos[0]}" + (  # noqa: E731
+                f" ({pos[1]})" if len(pos) > 1 and pos[1] else "") if pos else ""
+        else:
+            return ""
+    pos, named = _split_args(rest.split("|")) if rest else ([], {})
+    return renderer(pos, named)
+
+
+def _render_parser_function(body: str) -> str:
+    # {{formatnum:1234}}, {{lc:Text}}; conditionals, #invoke, #tag and the rest render nothing
+    name, _, value = body.partition(":")
+    name = name.strip().lower()
+    value = value.partition("|")[0].strip()
+    if name in ("formatnum", "padleft", "padright"):
+        return value
+    if name in ("lc", "lcfirst"):
+        return value.lower() if name == "lc" else value[:1].lower() + value[1:]
+    if name in ("uc", "ucfirst"):
+        return value.upper() if name == "uc" else value[:1].upper() + value[1:]
+    return ""
+
+
+def _render_link(body: str) -> str:
+    """One internal link's wikitext -> its visible text; files, categories, interlanguage -> ""."""
+    target, pipe, label = body.partition("|")
+    target = target.strip()
+    colon_first = target.startswith(":")
+    if colon_first:
+        target = target[1:].lstrip()
+    prefix, colon, rest = target.partition(":")
+    if colon:
+        namespace = prefix.strip().lower()
+        if not colon_first and (namespace in _FILE_NAMESPACES or namespace in _DROP_NAMESPACES):
+            return ""
+        if (not colon_first and namespace not in _INTERWIKI and not rest.startswith(" ")
+                and _LANGUAGE_PREFIX.match(namespace)):
+            return ""  # interlanguage link: [[de:Anarchismus]]
+        if namespace in _INTERWIKI and not pipe:
+            return rest.strip()
+    if pipe:
+        if label.strip():
+            return label
+        # pipe trick: [[Boston, Massachusetts|]] -> "Boston"; [[Pipe (computing)|]] -> "Pipe"
+        return re.sub(r"\s*\([^()]*\)$", "", target.partition(":")[2] or target).split(",")[0]
+    return target
+
+
+def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
+    """Render templates {{...}} and internal links [[...]] innermost first, in one linear scan."""
+    if "[[" in text:
+        text = "".join(_PIPED_LINK.split("".join(_PLAIN_LINK.split(text))))
+    # Each frame: (kind, pieces); kind "{" for a template, "[" for a link; frame 0 is the page.
+    kinds = ["page"]
+    stack: list[list[str]] = [[]]
+    position = 0
+    for match in _NEST_TOKEN.finditer(text):
+        start = match.start()
+        if start > position:
+            stack[-1].append(text[position:start])
+        position = match.end()
+        token = match.group()
+        if token == "{{" or token == "[[":
+            kinds.append(token[0])
+            stack.append([])
+        elif token == "}}":
+            if kinds[-1] != "{":
+                if "{" not in kinds:
+                    stack[-1].append(token)
+                    continue
+                # unclosed links inside the template: their text stays, as literal text
+                while kinds[-1] != "{":
+                    _collapse(kinds, stack)
+            kinds.pop()
+            body = "".join(stack.pop())
+            stack[-1].append(_render_template(body, today, marks) if len(stack) <= MAX_DEPTH else "")
+        else:  # "]]"
+            if kinds[-1] != "[":
+                stack[-1].append(token)
+                continue
+            kinds.pop()
+            body = "".join(stack.pop())
+            stack[-1].append(_render_link(body) if len(stack) <= MAX_DEPTH else "")
+    stack[-1].append(text[position:])
+    # Unclosed {{ and [[ are literal in MediaWiki; keep their text, drop the brackets.
+    return "".join(piece for pieces in stack for piece in pieces)
+
+
+def _collapse(kinds: list[str], stack: list[list[str]]) -> None:
+    kinds.pop()
+    pieces = stack.pop()
+    stack[-1].extend(pieces)
+
+
+# ---------------------------------------------------------------------------------------------
+# Element passes (comments, protected and dropped elements)
+
+
+def _remove_comments(text: str) -> str:
+    if _COMMENT_OPEN not in text:
+        return text
+    out, position = [], 0
+    while True:
+        start = text.find(_COMMENT_OPEN, position)
+        if start < 0:
+            out.append(text[position:])
+            break
+        out.append(text[position:start])
+        end = text.find(_COMMENT_CLOSE, start + 4)
+        if end < 0:  # an unclosed comment runs to the end of the page
+            break
+        position = end + 3
+    return "".join(out)
+
+
+def _find_closer(text: str, name: str, position: int):
+    """The match of `</name>` after `position`, or None; a plain find first (fast), then any case."""
+    lower = text.find("</" + name, position)
+    if lower >= 0:
+        match = _CLOSERS[name].match(text, lower)
+        if match:
+            return match
+    return _CLOSERS[name].search(text, position)
+
+
+def _drop_refs(text: str) -> str:
+    """Drop <ref>...</ref> and <ref/> in one C-level pass, when that is safe.
+
+    The lazy regex is linear as long as every <ref> has a closer after it; an open <ref> after the
+    last </ref> would make each such ref scan to the end, so those pages take the slower loop.
+    """
+    last_close = text.rfind("</ref")
+    for match in _REF_OPEN.finditer(text, max(last_close, 0)):
+        if not match.group(1).rstrip().endswith("/"):
+            return text
+    return "".join(_REF.split(text))
+
+
+def _extract_elements(text: str, protected: list[str]) -> str:
+    """Drop ref-like elements with their content; replace math/nowiki/code by placeholders."""
+    if "<" not in text:
+        return text
+    if "<ref" in text:
+        text = _drop_refs(text)
+    out, position = [], 0
+    unclosed: set[str] = set()  # names with no closing tag after some point: never search again
+    for match in _ELEMENT_OPEN.finditer(text):
+        start = match.start()
+        if start < position:
+            continue  # inside an element already consumed
+        name = match.group(1).lower()
+        out.append(text[position:start])
+        position = match.end()
+        if match.group(2).rstrip().endswith("/"):
+            continue  # <ref name="x" />
+        closer = None if name in unclosed else _find_closer(text, name, position)
+        if closer is None:
+            unclosed.add(name)
+            continue  # an unclosed tag: drop the tag alone
+        content = text[position:closer.start()]
+        position = closer.end()
+        if name in _PROTECTED:
+            if name == "math" and "block" in match.group(2).lower():
+                content = f"\n{content.strip()}\n"
+            elif name in ("pre", "syntaxhighlight", "source"):
+                content = f"\n{content.strip(chr(10))}\n"
+            protected.append(content)
+            out.append(f"{_MARK_OPEN}{len(protected) - 1}{_MARK_CLOSE}")
+    out.append(text[position:])
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Line pass: tables, headings, lists, dropped sections
+
+
+def _clean_lines(text: str) -> list[tuple[int, str]]:
+    """Lines -> [(heading level or 0, text)]; tables and the trailing reference sections removed."""
+    lines: list[tuple[int, str]] = []
+    table_depth = 0
+    skip_level = 0  # inside a dropped section of this heading level
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if not line:
+            if lines and lines[-1][1] and not lines[-1][0] and not table_depth and not skip_level:
+                lines.append((0, ""))
+            continue
+        bare = line.lstrip(":")
+        if bare.startswith("{|"):
+            table_depth += 1
+            continue
+        if table_depth:
+            if line.startswith("|}"):
+                table_depth -= 1
+            continue
+        heading = _HEADING.match(line) if line[0] == "=" else None
+        if heading:
+            level = len(heading.group(1))
+            title = heading.group(2).strip()
+            if skip_level and level > skip_level:
+                continue
+            skip_level = 0
+            if title.lower().strip(" :.") in DROPPED_SECTIONS:
+                skip_level = level
+                continue
+            if title:
+                lines.append((level, title))
+            continue
+        if skip_level or line[0] == "|" or line.startswith(("! ", "----")) or "!!" in line[:200]:
+            continue
+        if line[0] in "*#:;":
+            line = _LIST_MARKS.sub("", line, count=1).replace(" : ", ": ")
+            if not line:
+                continue
+        lines.append((0, line))
+    return lines
+
+
+def _tidy(text: str) -> str:
+    """Mend what removed templates leave: "Alabama () is", "( ; born", " ,", double spaces."""
+    if "()" in text or "( " in text or "(," in text or "(;" in text:
+        text = _OPEN_PAREN_PUNCT.sub("(", _EMPTY_PARENS.sub("", text))
+    if ",," in text or ", ," in text:
+        text = _DOUBLE_COMMA.sub(",", text)
+    for space in _ODD_SPACES:
+        if space in text:
+            text = text.replace(space, " ")
+    while "  " in text:
+        text = text.replace("  ", " ")
+    for stray, mended in _STRAY_SPACES:
+        if stray in text:
+            text = text.replace(stray, mended)
+    return text
+
+
+def _drop_empty_headings(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Keep a heading only if some text follows it before the next heading of its level or above."""
+    kept: list[tuple[int, str]] = []
+    has_text = [False] * 8  # has_text[L]: text follows before a heading of level <= L
+    for level, line in reversed(lines):
+        if level == 0:
+            if line:
+                has_text = [True] * 8
+            kept.append((level, line))
+            continue
+        if has_text[level]:
+            kept.append((level, line))
+        for deeper in range(level, 8):
+            has_text[deeper] = False
+    kept.reverse()
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+
+
+def clean(wikitext: str, today: tuple[int, int, int] | None = None) -> str:
+    """Wikitext of one page -> plain text: paragraphs, headings and list items on their own lines.
+
+    `today` (year, month, day) is the date that age templates count to; pass the revision date so the
+    output depends on the page alone. Without it, ages are left out.
+    """
+    return clean_page(wikitext, today)[0]
+
+
+def is_disambiguation(wikitext: str) -> bool:
+    """True for disambiguation and set-index pages ({{disambiguation}}, {{dab}}, {{hndis}}, ...)."""
+    return clean_page(wikitext)[1]
+
+
+def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tuple[str, bool]:
+    """(plain text, whether the page is a disambiguation or set-index page); see `clean`."""
+    marks: list[str] = []
+    text = wikitext
+    if _MARK_OPEN in text or _MARK_CLOSE in text or _PIPE in text:
+        text = _PRIVATE.sub("", text)
+    text = _remove_comments(text)
+    protected: list[str] = []
+    text = _extract_elements(text, protected)
+    text = _resolve_nesting(text, today, marks)
+    text = _BR.sub(" ", text)
+    text = _TAG.sub("", text)
+    text = _EXTERNAL_LINK.sub(r"\1", text)
+    text = text.replace("'''", "").replace("''", "")  # bold, italic (''''' = both)
+    if "__" in text:
+        text = _MAGIC_WORD.sub("", text)
+    lines = _drop_empty_headings(_clean_lines(text))
+    text = _tidy("\n".join(line for _, line in lines)).strip()
+    if protected:
+        text = _PLACEHOLDER.sub(lambda m: protected[int(m.group(1))], text)
+    text = text.replace(_PIPE, "|")
+    if "&" in text:
+        text = html.unescape(text)
+    for invisible in _INVISIBLE:
+        if invisible in text:
+            text = text.replace(invisible, "")
+    text = text.replace("\u00a0", " ")
+    text = "\n".join(line.rstrip() for line in text.split("\n")).strip()
+    if "\n\n\n" in text:  # a display formula or code block between paragraphs
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text, bool(marks)

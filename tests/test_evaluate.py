@@ -1,0 +1,88 @@
+"""The evaluate stage: a fixed evaluation set (same bytes for every dataset version), flat metrics,
+repeatable samples."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from batches import eval_tokens, eval_windows, fingerprint, load_manifest
+from test_train import REPO, make_dataset, run, train_cmd, write_params
+
+EVAL_CMD = [str(REPO / "src" / "evaluate.py"), "--dataset", "data/dataset.json", "--model", "models/model.pt",
+            "--train-log", "reports/train_log.csv", "--metrics", "reports/metrics.json",
+            "--plot", "reports/training_curve.png", "--samples", "reports/samples.txt"]
+
+
+def test_eval_set_is_the_same_for_one_part_and_three(tmp_path, monkeypatch):
+    small, large = tmp_path / "v1", tmp_path / "v3"
+    make_dataset(small, [1])
+    make_dataset(large, [1, 2, 3])
+    sets = []
+    for root in (small, large):
+        monkeypatch.chdir(root)
+        manifest = load_manifest("data/dataset.json")
+        sets.append(eval_tokens(manifest, 32, 4096))
+    assert len(sets[0]) == 4096 + 1
+    assert fingerprint(sets[0]) == fingerprint(sets[1])
+    # ... and a different eval part gives a different set
+    monkeypatch.chdir(large)
+    manifest = load_manifest("data/dataset.json")
+    other = eval_tokens({**manifest, "eval": manifest["val"][1:2]}, 32, 4096)
+    assert fingerprint(other) != fingerprint(sets[0])
+
+
+def test_eval_windows_are_consecutive_and_shifted():
+    tokens = np.arange(2 * 8 + 1, dtype=np.uint16)
+    x, y = eval_windows(tokens, 8)
+    assert x.tolist() == [list(range(0, 8)), list(range(8, 16))]
+    assert (y == x + 1).all()
+
+
+def test_a_short_eval_set_uses_all_it_has(tmp_path, monkeypatch):
+    make_dataset(tmp_path, [1])
+    monkeypatch.chdir(tmp_path)
+    manifest = load_manifest("data/dataset.json")
+    have = manifest["totals"]["eval_tokens"]
+    tokens = eval_tokens(manifest, 32, 10 * have)
+    assert len(tokens) == (have - 1) // 32 * 32 + 1
+    with pytest.raises(ValueError, match="data.eval_parts"):
+        eval_tokens(manifest, have + 1, 10 * have)
+
+
+def test_evaluate_writes_flat_metrics_a_curve_and_repeatable_samples(tmp_path):
+    make_dataset(tmp_path, [1, 2])
+    write_params(tmp_path, evaluate={"max_tokens": 2048, "sample_tokens": 8})
+    assert run(train_cmd(), tmp_path).returncode == 0
+    result = run(EVAL_CMD, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "evaluate: val loss" in result.stdout
+
+    metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    manifest = json.loads((tmp_path / "data" / "dataset.json").read_text())
+    assert all(not isinstance(v, (dict, list)) for v in metrics.values())
+    assert metrics["perplexity"] == pytest.approx(math.exp(metrics["val_loss"]), rel=1e-4)
+    assert metrics["val_loss"] < 10.0
+    assert metrics["parts"] == 2 and metrics["train_tokens"] == manifest["totals"]["train_tokens"]
+    assert metrics["eval_tokens"] == manifest["totals"]["eval_tokens"]
+    assert metrics["eval_tokens_scored"] == 2048 and metrics["mfu"] is None
+    assert metrics["tokens_trained"] == metrics["token_budget"] == 3072
+    assert len(metrics["eval_set_sha1"]) == 40
+    assert (tmp_path / "reports" / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+    samples = (tmp_path / "reports" / "samples.txt").read_text()
+    assert samples.count("=== ") == 3 and "The history of" in samples
+    assert run(EVAL_CMD, tmp_path).returncode == 0
+    assert (tmp_path / "reports" / "samples.txt").read_text() == samples  # fixed seed
+
+
+def test_bad_evaluate_params_name_the_key(tmp_path):
+    make_dataset(tmp_path, [1])
+    write_params(tmp_path, evaluate={"prompts": []})
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "model.pt").write_bytes(b"")
+    result = run(EVAL_CMD, tmp_path)
+    assert result.returncode != 0 and "evaluate.prompts" in result.stderr

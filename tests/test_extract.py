@@ -1,0 +1,168 @@
+"""src/extract.py run for real on parts of the sample mirror, plus its reader on odd dumps."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import REPO, SAMPLE_DUMP
+
+import extract
+from extract import clean_chunk, dump_files, iter_pages
+
+PART_1 = sorted(SAMPLE_DUMP.glob("*-pages-articles1.xml-p*.bz2"))
+PART_10 = sorted(SAMPLE_DUMP.glob("*-pages-articles10.xml-p*.bz2"))
+
+
+def run_extract(tmp_path: Path, dump_files_: list[Path], processes: int, name: str = "out"):
+    """Run the stage script from a scratch root holding params.yaml; returns (result, out, stats)."""
+    root = tmp_path / name
+    (root / "dump").mkdir(parents=True)
+    for path in dump_files_:
+        shutil.copy(path, root / "dump" / path.name)
+    params = (REPO / "params.yaml").read_text()
+    params = re.sub(r"(?m)^(\s*processes:)\s*\d+", rf"\g<1> {processes}", params)
+    (root / "params.yaml").write_text(params)
+    out, stats = root / "text" / "1.jsonl.gz", root / "text" / "1.stats.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "src" / "extract.py"), "--dump", "dump", "--out", "text/1.jsonl.gz",
+         "--stats", "text/1.stats.json"], cwd=root, capture_output=True, text=True, timeout=120)
+    return result, out, stats
+
+
+def pages_of(paths: list[Path]) -> list[dict]:
+    """The sample's pages read crudely with regexes: an independent check of the parser."""
+    pages = []
+    for path in paths:
+        xml = bz2.decompress(path.read_bytes()).decode("utf-8")
+        for page in re.findall(r"<page>.*?</page>", xml, re.S):
+            pages.append({"id": re.search(r"<id>(\d+)</id>", page).group(1),
+                          "ns": re.search(r"<ns>(\d+)</ns>", page).group(1),
+                          "redirect": "<redirect" in page})
+    return pages
+
+
+@pytest.fixture(scope="module")
+def part_1_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("extract")
+    return run_extract(tmp, PART_1, 1, "p1"), run_extract(tmp, PART_1, 2, "p2")
+
+
+def test_output_is_articles_as_json_lines(part_1_runs):
+    (result, out, stats), _ = part_1_runs
+    assert result.returncode == 0, result.stderr
+    with gzip.open(out, "rt", encoding="utf-8") as lines:
+        docs = [json.loads(line) for line in lines]
+    pages = pages_of(PART_1)
+    not_articles = {p["id"] for p in pages if p["ns"] != "0" or p["redirect"]}
+    assert docs and len(docs) < len(pages)
+    for doc in docs:
+        assert list(doc) == ["id", "url", "title", "text"]
+        assert doc["id"].isdigit() and doc["id"] not in not_articles
+        assert doc["url"] == f"https://en.wikipedia.org/wiki?curid={doc['id']}"
+        assert len(doc["text"]) >= 200
+        assert "[[" not in doc["text"] and "<ref" not in doc["text"] and "Category:" not in doc["text"]
+    ids = [int(doc["id"]) for doc in docs]
+    assert ids == sorted(ids)  # dump order
+    anarchism = next(doc for doc in docs if doc["title"] == "Anarchism")
+    assert anarchism["text"].startswith("Anarchism is a political philosophy")
+
+
+def test_stats_add_up(part_1_runs):
+    (result, out, stats_path), _ = part_1_runs
+    stats = json.loads(stats_path.read_text())
+    pages = pages_of(PART_1)
+    assert stats["pages_seen"] == len(pages)
+    assert stats["dropped"]["redirect"] == sum(p["redirect"] and p["ns"] == "0" for p in pages)
+    assert stats["dropped"]["namespace"] == sum(p["ns"] != "0" for p in pages)
+    assert stats["pages_seen"] == stats["articles_kept"] + sum(stats["dropped"].values())
+    with gzip.open(out, "rt", encoding="utf-8") as lines:
+        docs = [json.loads(line) for line in lines]
+    assert stats["articles_kept"] == len(docs)
+    assert stats["chars_written"] == sum(len(doc["text"]) for doc in docs)
+    assert stats["xml_mb"] == pytest.approx(len(bz2.decompress(PART_1[0].read_bytes())) / 1e6, abs=1e-3)
+    assert re.fullmatch(r"extract: [\d,]+ articles, [\d,]+ chars, [\d,]+ skipped, .* MB/s of XML\n",
+                        result.stdout)
+
+
+def test_output_is_identical_with_one_and_two_processes(part_1_runs, tmp_path):
+    (_, out_1, _), (result_2, out_2, _) = part_1_runs
+    assert result_2.returncode == 0, result_2.stderr
+    assert out_1.read_bytes() == out_2.read_bytes()
+    _, out_again, _ = run_extract(tmp_path, PART_1, 1)
+    assert out_again.read_bytes() == out_1.read_bytes()  # gzip mtime 0: same bytes every run
+
+
+def test_several_files_of_one_part_in_page_id_order(tmp_path):
+    result, out, stats = run_extract(tmp_path, PART_10, 2)
+    assert result.returncode == 0, result.stderr
+    with gzip.open(out, "rt", encoding="utf-8") as lines:
+        ids = [int(json.loads(line)["id"]) for line in lines]
+    assert len(PART_10) == 2 and ids == sorted(ids) and ids[0] < 765 <= ids[-1]
+    assert json.loads(stats.read_text())["files"] == [path.name for path in PART_10]
+
+
+def test_files_are_ordered_by_first_page_id_numerically(tmp_path):
+    for name in ("enwiki-20251101-pages-articles27.xml-p100p199.bz2",
+                 "enwiki-20251101-pages-articles27.xml-p9p99.bz2",
+                 "enwiki-20251101-pages-articles27.xml-p1000p1999.bz2"):
+        (tmp_path / name).write_bytes(b"")
+    assert [re.search(r"-p(\d+)p", p.name).group(1) for p in dump_files(tmp_path)] == ["9", "100", "1000"]
+
+
+def test_truncated_dump_fails_and_leaves_no_output(tmp_path):
+    data = PART_1[0].read_bytes()
+    truncated = tmp_path / PART_1[0].name
+    truncated.write_bytes(data[: len(data) // 2])
+    result, out, stats = run_extract(tmp_path, [truncated], 2)
+    assert result.returncode != 0
+    assert PART_1[0].name in result.stderr and "truncated or corrupt" in result.stderr
+    assert not out.exists() and not stats.exists()
+    assert list(out.parent.iterdir()) == []  # no temp files either
+
+
+def test_missing_dump_directory_is_a_clear_error(tmp_path):
+    result, out, _ = run_extract(tmp_path, [], 1)
+    assert result.returncode != 0 and "no *.bz2 files in dump" in result.stderr
+    assert not out.exists()
+
+
+def test_utf16_dump_and_odd_namespace_are_read():
+    xml = bz2.decompress(PART_1[0].read_bytes()).decode("utf-8")
+    xml = xml.replace("<ns>0</ns>", "<ns>118</ns>", 1)  # first page (a redirect) moved to Draft:
+    utf16 = ('<?xml version="1.0" encoding="UTF-16"?>\n' + xml).encode("utf-16")
+    counts: Counter = Counter()
+    pages = list(iter_pages(io.BytesIO(utf16), counts))
+    expected = [p for p in pages_of(PART_1)[1:] if p["ns"] == "0" and not p["redirect"]]
+    assert [page[0] for page in pages] == [p["id"] for p in expected]
+    assert counts["namespace"] == 1 + sum(p["ns"] != "0" for p in pages_of(PART_1)[1:])
+    anarchism = next(page for page in pages if page[2] == "Anarchism")
+    assert "'''Anarchism''' is a [[political philosophy]]" in anarchism[3]
+
+
+def test_a_page_that_raises_is_counted_as_an_error(monkeypatch):
+    real = extract.wikitext.clean_page
+
+    def failing(text, today=None):
+        if "BROKEN" in text:
+            raise ValueError("a cleaner bug")
+        return real(text, today)
+
+    monkeypatch.setattr(extract.wikitext, "clean_page", failing)
+    extract._init_worker(10)
+    good = "'''Anarchism''' is a [[political philosophy]] that advocates self-governed societies."
+    chunk = [("1", "u1", "Good", good, "2016-04-22T10:19:33Z"), ("2", "u2", "Bad", "BROKEN", ""),
+             ("3", "u3", "Short", "Stub.", "")]
+    member, counts = clean_chunk(chunk)
+    assert counts["error"] == 1 and counts["too_short"] == 1 and counts["articles"] == 1
+    (doc,) = [json.loads(line) for line in gzip.decompress(member).decode().splitlines()]
+    assert doc["title"] == "Good" and doc["text"].startswith("Anarchism is a political philosophy")

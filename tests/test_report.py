@@ -1,0 +1,157 @@
+"""src/report.py on a real small DVC repo: two tagged versions, an experiment, an untagged old commit.
+
+The repo's one stage writes reports/metrics.json and reports/train_log.csv the way `evaluate` and
+`train` do (same keys, same columns) from `data.parts`, in a second, so the report's reading of git
+tags, DVC experiments and the DVC cache is tested without training a model. The real pipeline's
+versions are reported in tests/test_sharing.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+
+import matplotlib.image
+import pytest
+from workflow import REPO, dvc, run, set_params
+
+import report
+
+STUB_STAGE = '''
+import json, yaml
+parts = yaml.safe_load(open("params.yaml"))["data"]["parts"]
+tokens = 10_000 * len(parts)
+loss = 6.0 / len(parts) ** 0.5
+json.dump({"val_loss": loss, "perplexity": 2.718281828 ** loss, "dataset_tokens": tokens,
+           "dataset_documents": 10 * len(parts), "tokens_trained": 4096, "eval_set_sha1": "e" * 40},
+          open("reports/metrics.json", "w"))
+with open("reports/train_log.csv", "w") as log:
+    log.write("step,tokens,lr,train_loss,val_loss\\n")
+    for step in range(0, 9):
+        val = f"{loss + 2 - step / 4:.4f}" if step % 4 == 0 else ""   # val loss every 4 steps
+        log.write(f"{step},{step * 512},0.001,{loss + 2.1 - step / 4:.4f},{val}\\n")
+'''
+
+DVC_YAML = """\
+stages:
+  train:
+    cmd: python stub_stage.py
+    deps: [stub_stage.py]
+    params: [data.parts]
+    outs: [reports/train_log.csv]
+    metrics: [reports/metrics.json]
+"""
+
+
+def expected_loss(n_parts: int) -> float:
+    return 6.0 / n_parts ** 0.5
+
+
+@pytest.fixture(scope="module")
+def versions_repo(tmp_path_factory):
+    """data-v1 (parts [1]), data-v2 (annotated tag, parts [1, 2, 3]), experiment 'five' (5 parts)."""
+    repo = tmp_path_factory.mktemp("report") / "project"
+    repo.mkdir()
+    run(["git", "init", "-q", "-b", "main"], repo)
+    (repo / "README.md").write_text("before the pipeline\n")
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "no pipeline yet"], repo)
+    run(["git", "tag", "old"], repo)  # a tag without metrics: reported as skipped
+    dvc("init", "-q", cwd=repo)
+    shutil.copy(REPO / ".dvc" / "config", repo / ".dvc" / "config")  # the project's cache settings
+    (repo / "stub_stage.py").write_text(STUB_STAGE)
+    (repo / "dvc.yaml").write_text(DVC_YAML)
+    (repo / "params.yaml").write_text("data:\n  parts: [1]\n")
+    (repo / ".gitignore").write_text("/reports/\n")
+    (repo / "reports").mkdir()
+    dvc("repro", cwd=repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "data: part 1"], repo)
+    run(["git", "tag", "data-v1"], repo)
+    set_params(repo, data__parts=[1, 2, 3])
+    dvc("repro", cwd=repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "data: parts 1-3"], repo)
+    run(["git", "tag", "-a", "-m", "three parts", "data-v2"], repo)
+    dvc("exp", "run", "-n", "five", "-S", "data.parts=[1,2,3,4,5]", cwd=repo)
+    run(["git", "checkout", "--", "."], repo)  # `dvc exp run` left the experiment in the workspace:
+    dvc("checkout", "--force", cwd=repo)       # back to data-v2, params and outputs
+    return repo
+
+
+def run_report(repo, out, *extra: str) -> str:
+    result = run([sys.executable, str(REPO / "src" / "report.py"), "--repo", str(repo),
+                  "--metrics", "reports/metrics.json", "--log", "reports/train_log.csv",
+                  "--out", str(out), *extra], repo)
+    return result.stdout
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    rows = [line.strip("|").split("|") for line in markdown.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row] for row in rows[1:]]  # without the header
+
+
+def test_report_tables_tags_and_experiments(versions_repo, tmp_path):
+    output = run_report(versions_repo, tmp_path)
+    rows = table_rows((tmp_path / "versions.md").read_text())
+    assert [(row[0], row[1], row[3]) for row in rows] == [
+        ("data-v1", "tag", "1"), ("data-v2", "tag", "1, 2, 3"), ("five", "exp", "1, 2, 3, 4, 5")]
+    tokens = [int(row[5].replace(",", "")) for row in rows]
+    losses = [float(row[7]) for row in rows]
+    assert tokens == [10_000, 30_000, 50_000]
+    assert losses == pytest.approx([expected_loss(n) for n in (1, 3, 5)], abs=1e-4)
+    assert all(row[9] == "eeeeeeee" for row in rows)  # one evaluation set, nothing flagged
+    assert "skipped old (" in output and "report: 3 versions (1 skipped)" in output
+
+
+def test_report_draws_both_plots(versions_repo, tmp_path):
+    run_report(versions_repo, tmp_path)
+    for name in ("scaling.png", "train_curves.png"):
+        image = matplotlib.image.imread(tmp_path / name)
+        assert image.shape[0] > 300 and image.shape[1] > 500
+        assert image[..., :3].std() > 0.05  # something is drawn on the white canvas
+
+
+def test_report_reads_each_versions_own_log_from_the_cache(versions_repo):
+    """Not the workspace: with reports/ deleted, each tag still gives its own training log."""
+    shutil.rmtree(versions_repo / "reports")
+    try:
+        found = report.list_versions(versions_repo, "data-v*", exps=False, revs=[])
+        assert [v.name for v in found] == ["data-v1", "data-v2"]
+        for version, n_parts in zip(found, (1, 3)):
+            assert report.read_version(versions_repo, version, "reports/metrics.json",
+                                       "reports/train_log.csv") is None
+            assert version.parts == list(range(1, n_parts + 1))
+            assert version.log["step"] == list(range(9))
+            assert version.log["val_loss"][4] == pytest.approx(expected_loss(n_parts) + 1, abs=1e-4)
+            assert math.isnan(version.log["val_loss"][1])  # no evaluation at step 1
+    finally:
+        dvc("checkout", cwd=versions_repo)
+    assert json.loads((versions_repo / "reports" / "metrics.json").read_text())["dataset_tokens"] == 30_000
+
+
+def test_report_without_versions_says_what_to_do(versions_repo, tmp_path):
+    result = run([sys.executable, str(REPO / "src" / "report.py"), "--repo", str(versions_repo),
+                  "--metrics", "reports/metrics.json", "--log", "reports/train_log.csv",
+                  "--out", str(tmp_path), "--tags", "no-such-*", "--no-exps"], versions_repo, check=False)
+    assert result.returncode != 0 and "tag a version" in result.stderr
+
+
+def test_table_flags_other_eval_sets_and_budgets():
+    def version(name, tokens, sha1, trained):
+        return report.Version(sha=name * 7, labels=[name], kind="tag", parts=[1], metrics={
+            "val_loss": 4.0, "perplexity": 54.6, "dataset_tokens": tokens, "dataset_documents": 3,
+            "tokens_trained": trained, "eval_set_sha1": sha1})
+
+    table = report.markdown_table([version("a", 10, "1" * 40, 100), version("b", 20, "1" * 40, 100),
+                                   version("c", 30, "2" * 40, 200)])
+    rows = table_rows(table)
+    assert [row[9] for row in rows] == ["11111111", "11111111", "22222222 (differs!)"]
+    assert "not comparable" in table and "different token budgets" in table
+
+
+def test_parse_log_rejects_other_columns():
+    with pytest.raises(ValueError, match="step, tokens, lr, train_loss, val_loss"):
+        report.parse_log("step,loss\n1,2.0\n")

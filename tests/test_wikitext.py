@@ -1,0 +1,296 @@
+"""The wikitext cleaner on real snippets of the sample dump (copied verbatim, XML entities decoded)."""
+
+from __future__ import annotations
+
+import bz2
+import re
+import time
+
+import pytest
+from conftest import SAMPLE_DUMP
+
+from wikitext import clean, clean_page, is_disambiguation
+
+# ---------------------------------------------------------------------------------------------
+# Kept: prose, links, bold/italic, inline templates
+
+
+def test_convert_keeps_the_number_and_unit():
+    # Alabama: wikiextractor --no-templates writes "At , Alabama has ..."
+    wikitext = ("At {{convert|1300|mi|km}}, Alabama has one of the longest navigable inland waterways "
+                'in the nation.<ref name="navwater">Navigable waterways.</ref>')
+    assert clean(wikitext) == ("At 1,300 mi, Alabama has one of the longest navigable inland waterways "
+                               "in the nation.")
+
+
+def test_convert_variants():
+    # Aldous Huxley, Adobe, Alabama
+    assert clean("relocated from Hollywood to a {{convert|40|acre|ha| adj =on}} ''ranchito'' in") == (
+        "relocated from Hollywood to a 40-acre ranchito in")
+    assert clean("at least {{convert|1|in|mm|order=flip|abbr=on}} thick") == "at least 1 in thick"
+    assert clean("an area of {{convert|52419|sqmi|km2|abbr=out|sp=us}}") == "an area of 52,419 sq mi"
+
+
+def test_lead_keeps_ipa_link_text_and_drops_bold_quotes():
+    wikitext = ("'''Alabama''' ({{IPAc-en|audio=en-us-Alabama.ogg|ˌ|æ|l|ə|ˈ|b|æ|m|ə}}) is a "
+                "[[U.S. state|state]] located in the [[Southern United States|southeastern region]] of "
+                "the [[United States]].")
+    assert clean(wikitext) == ("Alabama (/ˌæləˈbæmə/) is a state located in the southeastern region "
+                               "of the United States.")
+
+
+def test_lincoln_lead_ipa_with_space():
+    wikitext = ("'''Abraham Lincoln''' ({{IPAc-en|audio=GeoTrinity_Abraham_Lincoln.ogg|ˈ|eɪ|b|r|ə|h|æ|m"
+                "|_|ˈ|l|ɪ|ŋ|k|ən}}; February 12, 1809 – April 15, 1865) was the "
+                "[[List of Presidents of the United States|16th President of the United States]]")
+    assert clean(wikitext) == ("Abraham Lincoln (/ˈeɪbrəhæm ˈlɪŋkən/; February 12, 1809 – April 15, "
+                               "1865) was the 16th President of the United States")
+
+
+def test_lang_templates_keep_their_words():
+    # Anarchism and Achilles
+    anarchism = "themselves derived respectively from the Greek {{lang|grc|ἀναρχία}}, i.e. ''anarchy''"
+    assert clean(anarchism) == "themselves derived respectively from the Greek ἀναρχία, i.e. anarchy"
+    achilles = ("In [[Greek mythology]], '''Achilles''' ({{IPAc-en|ə|ˈ|k|ɪ|l|iː|z}}; "
+                "{{lang-grc|Ἀχιλλεύς}}, ''Akhilleus'', {{IPA-el|akʰilːéu̯s|pron}}) was a ")
+    assert clean(achilles) == ("In Greek mythology, Achilles (/əˈkɪliːz/; Ἀχιλλεύς, Akhilleus, "
+                               "[akʰilːéu̯s]) was a")
+
+
+def test_date_templates_and_as_of():
+    wikitext = ("born {{birth date|1809|2|12}}; died {{death date and age|1865|4|15|1809|2|12}}; "
+                "{{as of|2010|lc=y}} and {{As of|2014}}; {{nowrap|322 BC (aged 62)}}")
+    assert clean(wikitext) == ("born February 12, 1809; died April 15, 1865 (aged 56); as of 2010 "
+                               "and As of 2014; 322 BC (aged 62)")
+
+
+def test_age_counts_to_the_given_date_only():
+    wikitext = "born {{birth date and age|1950|3|5}}, age {{age|1950|3|5}}"
+    assert clean(wikitext, today=(2016, 4, 22)) == "born March 5, 1950 (age 66), age 66"
+    assert clean(wikitext) == "born March 5, 1950, age"  # no clock: output depends on the page alone
+
+
+def test_external_link_keeps_its_label():
+    wikitext = ("[http://www.theanarchistlibrary.org/HTML/Petr_Kropotkin.html Peter Kropotkin. "
+                "\"Anarchism\" from the Encyclopaedia Britannica] and [http://example.org/bare]")
+    assert clean(wikitext) == 'Peter Kropotkin. "Anarchism" from the Encyclopaedia Britannica and'
+
+
+def test_interwiki_link_shows_its_label():
+    # Anarchism: "The term ''[[wikt:anarchism|anarchism]]'' is a"
+    assert clean("The term ''[[wikt:anarchism|anarchism]]'' is a compound") == (
+        "The term anarchism is a compound")
+
+
+def test_headings_and_list_items_are_lines():
+    # Autism, "Repetitive behavior"
+    wikitext = ("==Characteristics==\nAutism is a highly variable disorder.\n"
+                "* '''[[Stereotypy]]''' is repetitive movement, such as hand flapping, head rolling, or "
+                "body rocking.\n* '''[[Compulsive behavior]]''' is intended and appears to follow rules.")
+    assert clean(wikitext).split("\n") == [
+        "Characteristics",
+        "Autism is a highly variable disorder.",
+        "Stereotypy is repetitive movement, such as hand flapping, head rolling, or body rocking.",
+        "Compulsive behavior is intended and appears to follow rules.",
+    ]
+
+
+def test_entities_are_decoded_exactly_once():
+    # Anarchism (Tucker quote) and Aristotle; "&amp;lt;" in wikitext shows as "&lt;"
+    wikitext = ("Thus were born State Socialism and Anarchism&nbsp;... Authority; 384–322&nbsp;BC; "
+                "AT&amp;T; a &amp;lt; b")
+    assert clean(wikitext) == "Thus were born State Socialism and Anarchism ... Authority; 384–322 BC; AT&T; a &lt; b"
+
+
+def test_math_is_kept_as_its_source():
+    # Albedo
+    wikitext = ("the directional-hemispherical reflectance at that solar zenith angle, "
+                "<math>{\\bar \\alpha(\\theta_i)}</math>, and the bi-hemispherical reflectance")
+    text = clean(wikitext)
+    assert "{\\bar \\alpha(\\theta_i)}" in text
+    assert "formula_" not in text and "<math>" not in text
+
+
+def test_inline_code_keeps_its_text():
+    # ASCII
+    wikitext = ("the shifted values of <code>23456789-</code> were <code>\"#$%_&'()</code>{{snd}} early "
+                "typewriters omitted ''0'' and ''1''")
+    assert clean(wikitext) == ("the shifted values of 23456789- were \"#$%_&'() – early typewriters "
+                               "omitted 0 and 1")
+
+
+# ---------------------------------------------------------------------------------------------
+# Dropped: templates, infoboxes, tables, references, files, categories, comments, sections
+
+
+def test_infobox_hatnotes_and_maintenance_templates_vanish():
+    wikitext = ("{{Other uses}}\n{{Use dmy dates|date=June 2013}}\n{{Infobox officeholder\n"
+                " | name          = Abraham Lincoln\n | birth_date    = {{birth date|1809|2|12}}\n"
+                " | death_place   = [[Petersen House (Washington, D.C.)|Petersen House]],<br />"
+                "[[Washington, D.C.]], U.S.\n}}\nLincoln was a lawyer.{{citation needed|date=May 2016}}")
+    assert clean(wikitext) == "Lincoln was a lawyer."
+
+
+def test_file_with_caption_and_nested_links_is_dropped():
+    wikitext = ("[[File:Russell Cave Entrance RUCA9323.jpg|thumb|left|One of the entrances to [[Russell "
+                "Cave National Monument|Russell Cave]] in Jackson County. Charcoal from indigenous camp "
+                "fires in the cave has been dated as early as 6550 to 6145 BC.]]\n"
+                "The European-American naming of the [[Alabama River]] and state")
+    assert clean(wikitext) == "The European-American naming of the Alabama River and state"
+
+
+def test_references_are_dropped_with_their_content():
+    wikitext = ("derived from the Greek {{lang|grc|ἀναρχία}}<ref>{{LSJ|a)narxi/a|ἀναρχία|ref}}.</ref>"
+                "<ref>[http://www.merriam-webster.com/dictionary/anarchy Anarchy], [[Merriam-Webster]] "
+                "online.</ref><ref name=Caronna/> anarchy.\n==References==\n{{Reflist|30em}}")
+    assert clean(wikitext) == "derived from the Greek ἀναρχία anarchy."
+
+
+def test_table_is_dropped():
+    # Alabama, "Demographics"
+    wikitext = ("Race in Alabama:\n{| class=\"wikitable sortable collapsible\" style=\"font-size: 90%;\"\n"
+                "|+ '''Alabama Racial Breakdown of Population'''\n|-\n! Racial composition  !! 1990"
+                "<ref>[http://www.census.gov/ Historical Census Statistics]</ref> !! 2000\n|-\n"
+                "| White || 73.6% || 71.1%\n|}\nIn 2011, 46.6% of Alabama's population younger than age 1 "
+                "were minorities.")
+    assert clean(wikitext) == ("Race in Alabama:\nIn 2011, 46.6% of Alabama's population younger than "
+                               "age 1 were minorities.")
+
+
+def test_categories_interlanguage_links_and_magic_words_are_dropped():
+    # Anarchism's categories; Agricultural science's interlanguage links; Alkali metal's __TOC__
+    wikitext = ("Anarchism is a political philosophy.\n__TOC__\n{{clear left}}\n"
+                "[[Category:Anarchism| ]]\n[[Category:Political culture]]\n"
+                "[[be-x-old:Аграномія]]\n[[bg:Аграрни науки]]\n[[es:Agronomía]]")
+    assert clean(wikitext) == "Anarchism is a political philosophy."
+
+
+def test_visible_colon_links_and_titles_with_colons_stay():
+    wikitext = "See [[:Category:Anarchism|the anarchism category]] and [[Ice: A Novel]]."
+    assert clean(wikitext) == "See the anarchism category and Ice: A Novel."
+
+
+def test_comments_and_html_tags_are_dropped_text_stays():
+    wikitext = ("{{bots|deny=Monkbot}} <!-- keep Monkbot  from visiting this page -->\n"
+                "Percentage of population<br /><small>({{as of|2010|lc=y}})</small> and "
+                "<span style=\"color:red\">red</span> text")
+    assert clean(wikitext) == "Percentage of population (as of 2010) and red text"
+
+
+def test_trailing_reference_sections_are_dropped_and_prose_sections_kept():
+    # Alabama's "See also" and Alchemy's "Literature" (a prose section)
+    wikitext = ("==History==\nText.\n=== Literature ===\n{{Main|Alchemy in art and entertainment}}\n"
+                "Alchemy has had a long-standing relationship with art.\n"
+                "==See also==\n{{portal|Alabama}}\n* [[Outline of Alabama]] – organized list of topics "
+                "about Alabama\n==References==\n{{Reflist}}\n===Sources===\n* A book.\n"
+                "==External links==\n* [http://www.alabama.gov Official website]")
+    assert clean(wikitext).split("\n") == [
+        "History", "Text.", "Literature", "Alchemy has had a long-standing relationship with art."]
+
+
+def test_headings_without_text_are_dropped():
+    wikitext = "Lead text.\n\n==Gallery of tables==\n{|\n| a\n|}\n==Life==\nHe lived."
+    assert clean(wikitext).split("\n") == ["Lead text.", "", "Life", "He lived."]
+
+
+def test_paragraphs_are_separated_by_one_blank_line():
+    wikitext = "First paragraph.\n\n\n{{clear}}\n\nSecond paragraph.\n<math display=\"block\">x^2</math>\n\nThird."
+    assert clean(wikitext) == "First paragraph.\n\nSecond paragraph.\n\nx^2\n\nThird."  # block math: own paragraph
+
+
+def test_no_junk_in_the_whole_sample():
+    """Every article of the sample mirror: no markup or placeholders left, outside math source."""
+    junk = re.compile(r"\[\[|\]\]|\{\||<ref|</?(?:div|span|small|ref|br)\b|&(?:nbsp|amp|quot|lt|gt);|"
+                      r"thumb\||Category:|formula_\d|codice_\d|\ue000|\ue001")
+    checked = 0
+    for path in sorted(SAMPLE_DUMP.glob("*.bz2")):
+        xml = bz2.decompress(path.read_bytes()).decode("utf-8")
+        for page in re.findall(r"<page>.*?</page>", xml, re.S):
+            if "<ns>0</ns>" not in page or "<redirect" in page:
+                continue
+            raw = re.search(r"<text[^>]*>(.*?)</text>", page, re.S).group(1)
+            raw = raw.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
+            text = clean(raw)
+            assert not junk.search(text), (page[:80], junk.search(text).group())
+            checked += 1
+    assert checked > 80
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages: disambiguation
+
+
+@pytest.mark.parametrize("marker", ["{{disambiguation}}", "{{Disambiguation|geo}}", "{{dab}}",
+                                    "{{hndis|Smith, John}}", "{{geodis}}", "{{set index article}}",
+                                    "{{Set index|ship}}", "{{Hospital disambiguation}}"])
+def test_disambiguation_pages_are_recognised(marker):
+    # Austin (disambiguation), whose real marker is {{disambiguation|...}}
+    page = ("'''Austin''' may also refer to:\n{{TOC right}}\n\n==Geographical locations==\n\n"
+            "===Australia===\n*[[Austin, Western Australia]]\n" + marker)
+    assert is_disambiguation(page)
+
+
+def test_articles_with_hatnotes_are_not_disambiguation_pages():
+    # Albedo starts with {{Other uses}}; Austin's article links to the disambiguation page
+    article = ("{{Other uses}}\n{{about|the city|other uses|Austin (disambiguation)}}\n"
+               "'''Albedo''' is the whiteness of a surface.")
+    text, disambiguation = clean_page(article)
+    assert not disambiguation and text == "Albedo is the whiteness of a surface."
+
+
+# ---------------------------------------------------------------------------------------------
+# Robustness: unbalanced markup, depth, huge and pathological pages
+
+
+def test_unbalanced_braces_and_brackets_keep_the_text():
+    assert clean("Before {{convert|3|km and after.") == "Before convert|3|km and after."
+    assert clean("Closing }} and ]] without openers stay.") == "Closing }} and ]] without openers stay."
+    assert clean("A [[link without end and {{nowrap|kept}} text.") == "A link without end and kept text."
+
+
+def test_deep_nesting_is_bounded():
+    nested = "{{nowrap|" * 5000 + "deep" + "}}" * 5000
+    assert clean(f"Start {nested} end.") == "Start end."  # deeper than MediaWiki's limit: dropped
+    shallow = "{{nowrap|" * 10 + "kept" + "}}" * 10
+    assert clean(f"Start {shallow} end.") == "Start kept end."
+
+
+@pytest.mark.parametrize("pathological", [
+    "{{" * 200_000,
+    "[[" * 200_000,
+    "{{a|" * 100_000 + "[[b|" * 100_000,
+    "<ref>" * 100_000,
+    "<ref name=x>" * 50_000 + "</ref>",
+    "<!--" * 100_000,
+    "<math>" * 100_000,
+    "[http://a " * 100_000,
+    "'" * 500_000,
+    "=" * 200_000 + "x",
+    "(" * 200_000,
+    "  ," * 200_000,
+    "\n*" * 200_000,
+    "{|\n" * 100_000,
+])
+def test_pathological_page_is_cleaned_in_bounded_time(pathological):
+    started = time.perf_counter()
+    clean(f"Intro text. {pathological} Outro text.")
+    assert time.perf_counter() - started < 3.0
+
+
+def test_huge_page_is_linear():
+    paragraph = ("At {{convert|1300|mi|km}}, [[Alabama]] has one of the longest ''navigable'' "
+                 "waterways.<ref>A source.</ref>\n\n")
+    small, big = paragraph * 2_000, paragraph * 40_000  # ~0.2 MB and ~4 MB
+    started = time.perf_counter()
+    clean(small)
+    small_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    text = clean(big)
+    big_seconds = time.perf_counter() - started
+    assert text.count("At 1,300 mi, Alabama has") == 40_000
+    assert big_seconds < 40 * small_seconds + 0.5  # 20x the input, not 400x the time
+
+
+def test_private_use_characters_in_input_cannot_inject_placeholders():
+    # the marker characters are removed first, so "0" stays text and is not replaced by a formula
+    assert clean("a \ue0000\ue001 b <math>x</math>") == "a 0 b x"
