@@ -201,6 +201,8 @@ def extract(files: list[Path], out_path: Path, min_chars: int, processes: int) -
             out.write(member)
             counts.update(chunk_counts)
             progress.update(chunk_counts["articles"])
+        if not counts["articles"]:
+            out.write(gzip.compress(b"", mtime=0))  # a valid, empty gzip file, not zero bytes
     progress.close()
     return counts
 

@@ -366,6 +366,10 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
         val = estimate_val_loss(model, ev_x, ev_y, p["batch_size"], device, autocast, rank, world)
         pending[0] += loss_sum.item()
         loss_sum.zero_()
+        if world > 1:  # the mean over every rank's batches, not rank 0's alone
+            total = torch.tensor([pending[0]], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(total)
+            pending[0] = total.item() / world
         train_loss = pending[0] / pending[1] if pending[1] else None
         rows.append({"step": step, "tokens": step * step_tokens, "lr": lr_at(step, total_iters, p["warmup_iters"],
                      p["learning_rate"], p["min_lr"]), "train_loss": train_loss, "val_loss": val})
@@ -390,6 +394,8 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
         lr = lr_at(step, total_iters, p["warmup_iters"], p["learning_rate"], p["min_lr"])
         for group in optimizer.param_groups:
             group["lr"] = lr
+        if model_args["dropout"] > 0:  # dropout masks, like batches, follow from the step alone
+            torch.manual_seed(hash((p["seed"], rank, step)) & 0xFFFF_FFFF)
         for micro in range(p["grad_accum"]):
             # batches depend on (seed, rank, step, micro) only: a resumed run draws the same ones
             rng = np.random.default_rng([p["seed"], rank, step, micro])
@@ -460,6 +466,9 @@ def main() -> None:
     if Path(p["init_from"]) != args.init:
         sys.exit(f"error: --init {args.init} differs from params.yaml train.init_from {p['init_from']!r}; "
                  "dvc.yaml passes ${train.init_from}")
+    if args.init.resolve() == args.out.resolve():
+        sys.exit(f"error: train.init_from is the stage's own output {args.out}; copy it first "
+                 f"(cp {args.out} checkpoints/data-v1.pt && dvc add checkpoints/data-v1.pt)")
     try:
         manifest = load_manifest(args.dataset)
     except (OSError, ValueError) as exc:

@@ -124,12 +124,16 @@ def repo(tmp_path):
 
 
 def test_training_writes_a_plain_checkpoint_and_a_log_that_learns(repo):
+    (repo / ".resume" / "train").mkdir(parents=True)  # a stale state from other params: ignored
+    torch.save({"fingerprint": "other", "step": 8}, repo / ".resume" / "train" / "state.pt")
     result = run(train_cmd(), repo)
     assert result.returncode == 0, result.stderr
+    assert "from another configuration; starting from step 0" in result.stdout
     assert "train: 12 steps, 3,072 tokens" in result.stdout
     ckpt = torch.load(repo / "models" / "model.pt", weights_only=True)
     assert not any(k.startswith(("_orig_mod.", "module.")) for k in ckpt["model"])
     assert ckpt["model_args"]["n_layer"] == 2 and ckpt["summary"]["tokens_trained"] == 3072
+    assert ckpt["summary"]["resumed_from_step"] == 0
     rows = read_log(repo)
     assert [int(r["step"]) for r in rows] == [0, 4, 8, 12]
     assert float(rows[0]["val_loss"]) > 10.0  # ln(50304) = 10.8 at random init
@@ -181,15 +185,6 @@ def test_kill_9_then_rerun_resumes_from_the_saved_step_with_the_same_batches(tmp
     reference = torch.load(clean / "models" / "model.pt", weights_only=True)
     for name, tensor in reference["model"].items():
         torch.testing.assert_close(resumed["model"][name], tensor, rtol=1e-5, atol=1e-6)
-
-
-def test_a_resume_state_from_other_params_is_ignored(repo):
-    (repo / ".resume" / "train").mkdir(parents=True)
-    torch.save({"fingerprint": "other", "step": 8}, repo / ".resume" / "train" / "state.pt")
-    result = run(train_cmd(), repo)
-    assert result.returncode == 0, result.stderr
-    assert "from another configuration; starting from step 0" in result.stdout
-    assert torch.load(repo / "models" / "model.pt", weights_only=True)["summary"]["resumed_from_step"] == 0
 
 
 def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
