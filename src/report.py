@@ -151,9 +151,11 @@ def plot_scaling(versions: list[Version], path: Path) -> None:
         if chosen:
             ax.plot([v.metrics["dataset_tokens"] for v in chosen], [v.metrics["val_loss"] for v in chosen],
                     style, label={"tag": "tags", "rev": "revisions", "exp": "experiments"}[kind])
-        for v in chosen:
-            ax.annotate(v.name, (v.metrics["dataset_tokens"], v.metrics["val_loss"]), fontsize=8,
-                        textcoords="offset points", xytext=(4, 4))
+    names_at: dict[tuple, list[str]] = {}  # one label per point: an experiment may repeat a tag
+    for v in versions:
+        names_at.setdefault((v.metrics["dataset_tokens"], v.metrics["val_loss"]), []).append(v.name)
+    for point, names in names_at.items():
+        ax.annotate(", ".join(names), point, fontsize=8, textcoords="offset points", xytext=(4, 4))
     ax.set_xscale("log")
     ax.set_xlabel("dataset tokens")
     ax.set_ylabel("val loss (fixed evaluation set)")
