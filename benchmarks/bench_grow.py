@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from workflow import dvc, make_clone, ran, set_params  # noqa: E402
+from workflow import dvc, make_clone, ran, set_params
 
 
 def timed_repro(repo: Path) -> tuple[float, set[str]]:

@@ -31,7 +31,7 @@ import dvc.api
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display, no browser, no network
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 METRIC_KEYS = ("val_loss", "perplexity", "dataset_tokens", "dataset_documents", "tokens_trained",
                "eval_set_sha1")

@@ -43,13 +43,13 @@ _INLINE_TAGS = ("b", "i", "u", "s", "span", "div", "small", "big", "sup", "sub",
                 "references", "math", "chem", "ce", "pre", "syntaxhighlight", "source", "tr", "td",
                 "th", "tbody", "thead", "big", "includeonly", "noinclude", "templatestyles")
 
-_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_PROTECTED + _DROPPED), re.I)
-_CLOSERS = {name: re.compile(r"</%s\s*>" % name, re.I) for name in _PROTECTED + _DROPPED}
+_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_PROTECTED + _DROPPED), re.IGNORECASE)
+_CLOSERS = {name: re.compile(r"</%s\s*>" % name, re.IGNORECASE) for name in _PROTECTED + _DROPPED}
 _TAG = re.compile(r"</?(?:%s)\b[^<>]*>" % "|".join(sorted(set(_INLINE_TAGS), key=len, reverse=True)),
-                  re.I)
-_REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*>.*?</ref\s*>", re.S | re.I)
-_REF_OPEN = re.compile(r"<ref\b([^<>]*)>", re.I)
-_BR = re.compile(r"<br\s*/?\s*>|</br\s*>", re.I)
+                  re.IGNORECASE)
+_REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*>.*?</ref\s*>", re.DOTALL | re.IGNORECASE)
+_REF_OPEN = re.compile(r"<ref\b([^<>]*)>", re.IGNORECASE)
+_BR = re.compile(r"<br\s*/?\s*>|</br\s*>", re.IGNORECASE)
 
 _NEST_TOKEN = re.compile(r"\{\{|\}\}|\[\[|\]\]")
 # Plain article links (no namespace, no nesting) are most links; re.split with one group keeps the
@@ -60,7 +60,7 @@ _EXTERNAL_LINK = re.compile(
     # URL, then either "]" or spaces and a label that starts with a non-space: one way to match only,
     # so a failed match costs time linear in its length (no backtracking between the parts).
     r"\[(?:https?:|ftp:|//|mailto:|irc:|news:|gopher:)[^\s\[\]<>\"]*(?:[ \t]+([^\[\]\s][^\[\]\n]*)?)?\]",
-    re.I)
+    re.IGNORECASE)
 _MAGIC_WORD = re.compile(r"__[A-Z]{2,}__")
 _HEADING = re.compile(r"(={1,6})[ \t]*(.+?)[ \t]*\1\s*$")
 _LIST_MARKS = re.compile(r"[*#:;]+[ \t]*")
@@ -123,7 +123,7 @@ def _split_args(parts: list[str]) -> tuple[list[str], dict[str, str]]:
             key = key.strip().lower()
             if key.isdigit():
                 index = int(key) - 1
-                while len(positional) <= index and index < 20:
+                while len(positional) <= index < 20:
                     positional.append("")
                 if index < 20:
                     positional[index] = value.strip()
@@ -428,11 +428,11 @@ def _render_template(body: str, today: tuple | None, marks: list[str]) -> str:
         if name.startswith("lang-"):
             renderer = _first
         elif name.startswith("ipa-") or name.startswith("ipa "):
-            renderer = lambda pos, named: f"[{pos[0]}]" if pos else ""  # noqa: E731
+            renderer = lambda pos, named: f"[{pos[0]}]" if pos else ""
         elif name.startswith("ipac-"):
             renderer = _render_ipac
         elif name in _SHIP_PREFIXES:
-            renderer = lambda pos, named: f"{name.upper()} {pos[0]}" + (  # noqa: E731
+            renderer = lambda pos, named: f"{name.upper()} {pos[0]}" + (
                 f" ({pos[1]})" if len(pos) > 1 and pos[1] else "") if pos else ""
         else:
             return ""

@@ -14,7 +14,7 @@ SAMPLE_DUMP = SAMPLE_MIRROR / "enwiki" / "20251101"
 sys.path.insert(0, str(SRC))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mirror_server import MirrorServer  # noqa: E402
+from mirror_server import MirrorServer
 
 
 @pytest.fixture

@@ -11,7 +11,17 @@ import json
 
 import pytest
 import yaml
-from workflow import PER_PART, commit, dvc, make_clone, metrics, ran, restored, run, set_params
+from workflow import (
+    PER_PART,
+    commit,
+    dvc,
+    make_clone,
+    metrics,
+    ran,
+    restored,
+    run,
+    set_params,
+)
 
 
 @pytest.fixture(scope="module")

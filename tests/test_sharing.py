@@ -22,7 +22,18 @@ import boto3
 import pytest
 import yaml
 from moto.server import ThreadedMotoServer
-from workflow import PER_PART, REPO, commit, dvc, make_clone, metrics, ran, restored, run, set_params
+from workflow import (
+    PER_PART,
+    REPO,
+    commit,
+    dvc,
+    make_clone,
+    metrics,
+    ran,
+    restored,
+    run,
+    set_params,
+)
 
 BUCKET = "wikigrow-team"
 # moto accepts any key. Drawn per run: a literal here would be in git, as this file is committed.

@@ -27,10 +27,10 @@ def sample_articles(limit: int = 40) -> list[dict]:
     articles = []
     for path in sorted(SAMPLE_DUMP.glob("*.bz2")):
         xml = bz2.decompress(path.read_bytes()).decode()
-        for page in re.findall(r"<page>.*?</page>", xml, re.S):
+        for page in re.findall(r"<page>.*?</page>", xml, re.DOTALL):
             if "<ns>0</ns>" in page and "<redirect" not in page:
                 page_id = re.search(r"<id>(\d+)</id>", page).group(1)
-                text = re.search(r"<text[^>]*>(.*?)</text>", page, re.S).group(1)
+                text = re.search(r"<text[^>]*>(.*?)</text>", page, re.DOTALL).group(1)
                 articles.append({"id": page_id, "title": "", "url": "", "text": text[:5000]})
     return articles[:limit]
 
