@@ -38,7 +38,7 @@ from workflow import (
 BUCKET = "wikigrow-team"
 # moto accepts any key. Drawn per run: a literal here would be in git, as this file is committed.
 KEY_ID = "AKIA" + secrets.token_hex(8).upper()
-SECRET = secrets.token_urlsafe(30)
+SECRET = secrets.token_hex(20)  # hex: never starts with "-", which the CLI would read as an option
 
 
 @dataclass
