@@ -5,7 +5,8 @@
 Writes `--out/train.bin`, `--out/val.bin` (uint16 ids, each document followed by EOT 50256) and
 `--out/meta.json` (tokens and documents per split). A document's split is decided by its page id
 (`tokenize.val_fraction`), so it never changes side when parts are added. Documents are encoded in
-batches by tiktoken's thread pool, one thread per core; memory holds one batch at a time.
+batches by tiktoken's thread pool, one thread per core, while this thread reads and parses the next
+batch and writes the previous one; memory holds two batches at a time.
 Prints: `data/tokens/1: 9 train docs 81,234 tokens, 1 val docs 9,120 tokens, 1.2 s (75,000 tokens/s)`.
 """
 
@@ -17,6 +18,7 @@ import json
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 
@@ -54,15 +56,25 @@ def tokenize_file(text_path: Path, out: Path, val_fraction: float, threads: int)
     staging.mkdir(parents=True)
     counts = {split: {"tokens": 0, "documents": 0} for split in SPLITS}
     files = {split: open(staging / f"{split}.bin", "wb") for split in SPLITS}
+    def write(batch: list[tuple[int, str]], arrays: list[np.ndarray]) -> None:
+        for (page_id, _), array in zip(batch, arrays):
+            split = "val" if is_validation(page_id, val_fraction) else "train"
+            array.tofile(files[split])
+            counts[split]["tokens"] += len(array)
+            counts[split]["documents"] += 1
+
     try:
         articles = read_articles(text_path)
-        while batch := list(islice(articles, BATCH_DOCS)):
-            arrays = encode_batch(encoding, [text for _, text in batch], threads)
-            for (page_id, _), array in zip(batch, arrays):
-                split = "val" if is_validation(page_id, val_fraction) else "train"
-                array.tofile(files[split])
-                counts[split]["tokens"] += len(array)
-                counts[split]["documents"] += 1
+        # tiktoken releases the GIL while it encodes: read batch k+1 while batch k is encoded.
+        with ThreadPoolExecutor(max_workers=1) as encoder:
+            pending = None
+            while batch := list(islice(articles, BATCH_DOCS)):
+                future = encoder.submit(encode_batch, encoding, [text for _, text in batch], threads)
+                if pending:
+                    write(pending[0], pending[1].result())
+                pending = (batch, future)
+            if pending:
+                write(pending[0], pending[1].result())
     finally:
         for f in files.values():
             f.close()

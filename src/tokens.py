@@ -8,6 +8,7 @@ says how to fix a stale one, so a reader never trains on a half-written or misma
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -25,11 +26,13 @@ DTYPE = np.uint16
 SPLITS = ("train", "val")
 
 
+@functools.lru_cache(maxsize=4)
 def gpt2_encoding(gpt2_dir: Path = GPT2_DIR):
     """tiktoken's `gpt2` encoding, built from the BPE files in the repo: no network, ever.
 
     tiktoken's own loader reads them (a plain path is read from disk) and checks the same sha256
-    hashes it pins for its download, so the ranks are exactly tiktoken's gpt2.
+    hashes it pins for its download, so the ranks are exactly tiktoken's gpt2. Built once per
+    process (about 0.7 s); the encoding is immutable and thread-safe, so it is shared.
     """
     import tiktoken
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks

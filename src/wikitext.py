@@ -47,11 +47,13 @@ _ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_PROTECTED + _DROPPED)
 _CLOSERS = {name: re.compile(r"</%s\s*>" % name, re.IGNORECASE) for name in _PROTECTED + _DROPPED}
 _TAG = re.compile(r"</?(?:%s)\b[^<>]*>" % "|".join(sorted(set(_INLINE_TAGS), key=len, reverse=True)),
                   re.IGNORECASE)
-_REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*>.*?</ref\s*>", re.DOTALL | re.IGNORECASE)
+# A ref's body up to the first </ref>, unrolled ([^<]* runs in one C loop; each "<" is checked once)
+# rather than a lazy .*? that tests for the closer at every character: half the time, same matches.
+_REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*>[^<]*(?:<(?!/ref\s*>)[^<]*)*</ref\s*>", re.IGNORECASE)
 _REF_OPEN = re.compile(r"<ref\b([^<>]*)>", re.IGNORECASE)
 _BR = re.compile(r"<br\s*/?\s*>|</br\s*>", re.IGNORECASE)
 
-_NEST_TOKEN = re.compile(r"\{\{|\}\}|\[\[|\]\]")
+_NEST_SPLIT = re.compile(r"(\{\{|\}\}|\[\[|\]\])")
 # Plain article links (no namespace, no nesting) are most links; re.split with one group keeps the
 # visible text and runs in C, leaving only the rest to the token scan.
 _PLAIN_LINK = re.compile(r"\[\[([^\[\]{}|:\n]+)\]\]")
@@ -76,6 +78,7 @@ _ODD_SPACES = ("\t", "\u00a0", "\u2002", "\u2003", "\u2007", "\u2009", "\u202f")
 _STRAY_SPACES = ((" ,", ","), (" ;", ";"), (" . ", ". "), (" .\n", ".\n"), ("\n ", "\n"),
                  (" \n", "\n"))
 _BLANK_LINES = re.compile(r"\n{3,}")
+_TRAILING_SPACE = re.compile(r"[ \t\r\f\v]+\n")
 _INVISIBLE = ("\u200b", "\u200e", "\u200f", "\ufeff", "\u00ad")
 
 # Sections that hold links and citations, not prose; dropped with their subsections.
@@ -427,7 +430,7 @@ def _render_template(body: str, today: tuple | None, marks: list[str]) -> str:
             return _DATED_RENDERERS[name](pos, named, today)
         if name.startswith("lang-"):
             renderer = _first
-        elif name.startswith("ipa-") or name.startswith("ipa "):
+        elif name.startswith(("ipa-", "ipa ")):
             renderer = lambda pos, named: f"[{pos[0]}]" if pos else ""
         elif name.startswith("ipac-"):
             renderer = _render_ipac
@@ -486,35 +489,34 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
     # Each frame: (kind, pieces); kind "{" for a template, "[" for a link; frame 0 is the page.
     kinds = ["page"]
     stack: list[list[str]] = [[]]
-    position = 0
-    for match in _NEST_TOKEN.finditer(text):
-        start = match.start()
-        if start > position:
-            stack[-1].append(text[position:start])
-        position = match.end()
-        token = match.group()
+    # re.split with one group: text, token, text, token, ..., text (the scan runs in C).
+    parts = _NEST_SPLIT.split(text)
+    if parts[0]:
+        stack[-1].append(parts[0])
+    for index in range(1, len(parts), 2):
+        token = parts[index]
         if token == "{{" or token == "[[":
             kinds.append(token[0])
             stack.append([])
         elif token == "}}":
-            if kinds[-1] != "{":
-                if "{" not in kinds:
-                    stack[-1].append(token)
-                    continue
+            if kinds[-1] == "{" or "{" in kinds:
                 # unclosed links inside the template: their text stays, as literal text
                 while kinds[-1] != "{":
                     _collapse(kinds, stack)
-            kinds.pop()
-            body = "".join(stack.pop())
-            stack[-1].append(_render_template(body, today, marks) if len(stack) <= MAX_DEPTH else "")
-        else:  # "]]"
-            if kinds[-1] != "[":
+                kinds.pop()
+                body = "".join(stack.pop())
+                stack[-1].append(_render_template(body, today, marks) if len(stack) <= MAX_DEPTH else "")
+            else:
                 stack[-1].append(token)
-                continue
+        elif kinds[-1] == "[":  # "]]" closing a link
             kinds.pop()
             body = "".join(stack.pop())
             stack[-1].append(_render_link(body) if len(stack) <= MAX_DEPTH else "")
-    stack[-1].append(text[position:])
+        else:
+            stack[-1].append(token)
+        following = parts[index + 1]
+        if following:
+            stack[-1].append(following)
     # Unclosed {{ and [[ are literal in MediaWiki; keep their text, drop the brackets.
     return "".join(piece for pieces in stack for piece in pieces)
 
@@ -559,7 +561,7 @@ def _find_closer(text: str, name: str, position: int):
 def _drop_refs(text: str) -> str:
     """Drop <ref>...</ref> and <ref/> in one C-level pass, when that is safe.
 
-    The lazy regex is linear as long as every <ref> has a closer after it; an open <ref> after the
+    The regex is linear as long as every <ref> has a closer after it; an open <ref> after the
     last </ref> would make each such ref scan to the end, so those pages take the slower loop.
     """
     last_close = text.rfind("</ref")
@@ -650,19 +652,21 @@ def _clean_lines(text: str) -> list[tuple[int, str]]:
 
 
 def _tidy(text: str) -> str:
-    """Mend what removed templates leave: "Alabama () is", "( ; born", " ,", double spaces."""
-    if "()" in text or "( " in text or "(," in text or "(;" in text:
-        text = _OPEN_PAREN_PUNCT.sub("(", _EMPTY_PARENS.sub("", text))
-    if ",," in text or ", ," in text:
-        text = _DOUBLE_COMMA.sub(",", text)
+    """Mend what removed templates leave: "Alabama () is", "( ; born", " ,", double spaces.
+
+    Each substring test scans the whole page, so the passes are regexes that start with a literal
+    (the engine jumps between candidates) or plain replaces (which return the same string unchanged
+    when there is nothing to replace): one scan each.
+    """
+    text = _OPEN_PAREN_PUNCT.sub("(", _EMPTY_PARENS.sub("", text))
+    text = _DOUBLE_COMMA.sub(",", text)
     for space in _ODD_SPACES:
-        if space in text:
+        if space in text:  # one character: a fast scan
             text = text.replace(space, " ")
     while "  " in text:
         text = text.replace("  ", " ")
     for stray, mended in _STRAY_SPACES:
-        if stray in text:
-            text = text.replace(stray, mended)
+        text = text.replace(stray, mended)
     return text
 
 
@@ -729,7 +733,9 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
         if invisible in text:
             text = text.replace(invisible, "")
     text = text.replace("\u00a0", " ")
-    text = "\n".join(line.rstrip() for line in text.split("\n")).strip()
+    if " \n" in text or "\t" in text:  # spaces that decoded entities left at line ends
+        text = _TRAILING_SPACE.sub("\n", text)
+    text = text.strip()
     if "\n\n\n" in text:  # a display formula or code block between paragraphs
         text = _BLANK_LINES.sub("\n\n", text)
     return text, bool(marks)
