@@ -21,15 +21,15 @@ boundaries depend on the input alone.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import json
 import multiprocessing
 import re
 import sys
-import threading
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import indexed_bzip2
@@ -184,37 +184,48 @@ def clean_chunk(chunk: list[tuple]) -> tuple[bytes, Counter]:
     return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0), counts
 
 
+def _cleaned_in_pool(chunks, min_chars: int, processes: int):
+    """(gzip member, counts) of every chunk, in order, cleaned by `processes` worker processes.
+
+    At most CHUNKS_IN_FLIGHT chunks per worker are queued, so the reader never runs ahead of the
+    workers. A worker that dies (killed, out of memory) raises BrokenProcessPool instead of hanging.
+    """
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_init_worker, initargs=(min_chars,)) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(clean_chunk, chunk))
+            if len(pending) >= CHUNKS_IN_FLIGHT * processes:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def extract(files: list[Path], out_path: Path, min_chars: int, processes: int) -> Counter:
     """Clean every article of `files` into `out_path` (gzip JSON Lines); returns the counts."""
     counts: Counter = Counter()
-    slots = threading.BoundedSemaphore(CHUNKS_IN_FLIGHT * processes)
-
-    def bounded_chunks():
-        # Pool.imap pulls its input as fast as it can; the semaphore holds the reader back.
-        for chunk in iter_chunks(files, processes, counts):
-            slots.acquire()
-            yield chunk
-
+    chunks = iter_chunks(files, processes, counts)
+    if processes == 1:
+        # One process: clean here, no pickling or worker start-up (a third less CPU than a pool of
+        # one on a single core); the same chunks, so the same bytes.
+        _init_worker(min_chars)
+        results = map(clean_chunk, chunks)
+    else:
+        results = _cleaned_in_pool(chunks, min_chars, processes)
     progress = tqdm(unit=" articles", desc="extract", mininterval=1.0, disable=None)
-    with contextlib.ExitStack() as stack:
-        out = stack.enter_context(open(out_path, "wb"))
-        if processes == 1:
-            # One process: clean here, no pickling or worker start-up (a third less CPU than a pool
-            # of one on a single core); the same chunks, so the same bytes.
-            _init_worker(min_chars)
-            results = map(clean_chunk, bounded_chunks())
-        else:
-            pool = stack.enter_context(
-                multiprocessing.Pool(processes, initializer=_init_worker, initargs=(min_chars,)))
-            results = pool.imap(clean_chunk, bounded_chunks())
-        for member, chunk_counts in results:
-            slots.release()
-            out.write(member)
-            counts.update(chunk_counts)
-            progress.update(chunk_counts["articles"])
-        if not counts["articles"]:
-            out.write(gzip.compress(b"", mtime=0))  # a valid, empty gzip file, not zero bytes
-    progress.close()
+    try:
+        with open(out_path, "wb") as out:
+            for member, chunk_counts in results:
+                out.write(member)
+                counts.update(chunk_counts)
+                progress.update(chunk_counts["articles"])
+            if not counts["articles"]:
+                out.write(gzip.compress(b"", mtime=0))  # a valid, empty gzip file, not zero bytes
+    except BrokenProcessPool as exc:
+        raise DumpError(f"{files[0].parent}: a worker process died (killed, or out of memory?); "
+                        "run the stage again, with fewer `resources.processes` if memory is short") from exc
+    finally:
+        progress.close()
     return counts
 
 

@@ -6,10 +6,13 @@ import bz2
 import gzip
 import io
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -128,6 +131,50 @@ def test_truncated_dump_fails_and_leaves_no_output(tmp_path):
     assert PART_1[0].name in result.stderr and "truncated or corrupt" in result.stderr
     assert not out.exists() and not stats.exists()
     assert list(out.parent.iterdir()) == []  # no temp files either
+
+
+def big_dump(path: Path, copies: int) -> Path:
+    """A single-stream dump of the sample's pages repeated `copies` times with fresh page ids."""
+    xml = "".join(bz2.decompress(p.read_bytes()).decode("utf-8") for p in sorted(SAMPLE_DUMP.glob("*.bz2")))
+    header = xml[:xml.index("</siteinfo>") + len("</siteinfo>")] + "\n"
+    body = "".join(re.findall(r"<page>.*?</page>\n", xml, re.S))
+    compressor = bz2.BZ2Compressor(1)
+    with open(path, "wb") as out:
+        out.write(compressor.compress(header.encode()))
+        for copy in range(copies):
+            out.write(compressor.compress(re.sub(
+                r"(<ns>\d+</ns>\s*<id>)(\d+)",
+                lambda m, copy=copy: f"{m.group(1)}{int(m.group(2)) + copy * 10**7}", body).encode()))
+        out.write(compressor.compress(b"</mediawiki>\n") + compressor.flush())
+    return path
+
+
+def test_a_killed_worker_stops_the_stage_with_a_clear_error(tmp_path):
+    """kill -9 of one worker process (what the OOM killer does): an error, not a hang, no output."""
+    dump = big_dump(tmp_path / "enwiki-20251101-pages-articles1.xml-p1p99.bz2", 12)
+    root = tmp_path / "root"
+    (root / "dump").mkdir(parents=True)
+    shutil.move(dump, root / "dump" / dump.name)
+    params = re.sub(r"(?m)^(\s*processes:)\s*\d+", r"\g<1> 2", (REPO / "params.yaml").read_text())
+    (root / "params.yaml").write_text(params)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "src" / "extract.py"), "--dump", "dump", "--out", "text/1.jsonl.gz",
+         "--stats", "text/1.stats.json"], cwd=root, stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and process.poll() is None and time.monotonic() < deadline:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        workers = children.read_text().split() if children.exists() else []
+        if workers:  # the executor's worker processes (forked from the stage)
+            killed = int(workers[0])
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.02)
+    _, stderr = process.communicate(timeout=60)  # a hang would fail here
+    assert killed, "the stage finished before a worker could be killed; make the input bigger"
+    assert process.returncode != 0
+    assert "worker process died" in stderr and "resources.processes" in stderr
+    assert not (root / "text" / "1.jsonl.gz").exists() and not (root / "text" / "1.stats.json").exists()
+    assert list((root / "text").iterdir()) == []
 
 
 def test_missing_dump_directory_is_a_clear_error(tmp_path):
