@@ -2,8 +2,10 @@
 
 Training draws windows uniformly over every training token of the version: a global offset picks the
 file and the position in it, so a part with twice the tokens is drawn twice as often, and no
-concatenated copy of the parts is ever written. Files are memory-mapped anew for every batch: a memmap
-kept open for a whole run makes the resident set grow as pages are touched (a known nanoGPT pitfall).
+concatenated copy of the parts is ever written. Each window is one positioned read (`os.pread`) from
+the part's file: nothing stays mapped, so the resident set does not grow over a long run as it does
+with a memmap kept open (the nanoGPT pitfall), nor pays a fresh mapping's page faults every batch
+(benchmarks/bench_batches.py measures both).
 
 Evaluation uses the manifest's `eval` files, the same for every dataset version: the first `max_tokens`
 tokens cut into consecutive block_size windows. No randomness, so a version-to-version difference in
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +52,7 @@ class TrainWindows:
     """Random (x, y) windows of block_size tokens from several uint16 files, uniform over all windows."""
 
     def __init__(self, files: list[tuple[str, int]], block_size: int):
+        self._fds: dict[int, int] = {}  # file index -> open descriptor, opened on first use
         self.paths = [p for p, _ in files]
         self.block_size = block_size
         # a window needs block_size + 1 tokens (inputs plus the next-token targets) inside one file
@@ -59,20 +63,32 @@ class TrainWindows:
             raise ValueError(f"no training file holds more than block_size={block_size} tokens; "
                              "add parts or use a smaller block_size")
 
+    def _fd(self, index: int) -> int:
+        if index not in self._fds:
+            self._fds[index] = os.open(self.paths[index], os.O_RDONLY)
+        return self._fds[index]
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __del__(self) -> None:
+        self.close()
+
     def batch(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """x, y: (batch_size, block_size) int64, y shifted by one token."""
         T = self.block_size
         offsets = rng.integers(0, self.total, size=batch_size)
         file_idx = np.searchsorted(self.first, offsets, side="right") - 1
+        windows = np.empty((batch_size, T + 1), dtype=np.uint16)  # inputs plus next-token targets
+        for row, (f, off) in enumerate(zip(file_idx.tolist(), offsets.tolist())):
+            got = os.preadv(self._fd(f), [windows[row]], (off - int(self.first[f])) * 2)
+            if got != windows[row].nbytes:
+                raise ValueError(f"{self.paths[f]}: shorter than when training started; {REPRO_HINT}")
         x = np.empty((batch_size, T), dtype=np.int64)
         y = np.empty((batch_size, T), dtype=np.int64)
-        maps = {}
-        for row, (f, off) in enumerate(zip(file_idx, offsets)):
-            if f not in maps:
-                maps[f] = np.memmap(self.paths[f], dtype=np.uint16, mode="r")
-            start = off - self.first[f]
-            window = maps[f][start:start + T + 1]
-            x[row], y[row] = window[:-1], window[1:]
+        x[:], y[:] = windows[:, :-1], windows[:, 1:]  # contiguous int64 (a strided .copy() is 40x slower)
         return x, y
 
 
