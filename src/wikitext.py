@@ -329,6 +329,37 @@ def _prefixed(prefix):
     return lambda pos, named: f"{prefix}{pos[0]}" if pos else ""
 
 
+def _render_coord(pos, named):
+    """{{coord|13|19|N|169|9|W|type:event}} -> "13°19′N 169°9′W"; {{coord|43.65|-79.38}} -> "43.65°N
+    79.38°W". Coordinates shown only at the page title (display=title) are not in the prose."""
+    display = named.get("display", "inline")
+    if "title" in display and "inline" not in display:
+        return ""
+    values = [p for p in pos if p and ":" not in p]  # "type:city" and the like are parameters
+    hemispheres = [i for i, p in enumerate(values) if p.upper() in ("N", "S", "E", "W")]
+    if len(hemispheres) >= 2 and hemispheres[0] <= 3 and hemispheres[1] - hemispheres[0] <= 4:
+        marks = ("°", "′", "″")
+        lat = values[:hemispheres[0]]
+        lon = values[hemispheres[0] + 1:hemispheres[1]]
+        parts = []
+        for numbers, hemisphere in ((lat, values[hemispheres[0]]), (lon, values[hemispheres[1]])):
+            parts.append("".join(f"{n}{mark}" for n, mark in zip(numbers, marks)) + hemisphere.upper())
+        return " ".join(parts)
+    try:
+        lat, lon = float(values[0]), float(values[1])
+    except (IndexError, ValueError):
+        return ""
+    return (f"{values[0].lstrip('-')}°{'S' if lat < 0 else 'N'} "
+            f"{values[1].lstrip('-')}°{'W' if lon < 0 else 'E'}")
+
+
+def _render_patent(prefix):
+    def render(pos, named):
+        number = pos[0] if pos else ""
+        return f"{prefix} {int(number):,}" if number.isdigit() else (f"{prefix} {number}" if number else "")
+    return render
+
+
 _RENDERERS = {
     "convert": _render_convert, "cvt": _render_convert, "convinfobox": _render_convert,
     "lang": _second, "langx": _second, "script": _second, "transl": _last, "transliteration": _last,
@@ -397,9 +428,13 @@ _RENDERERS = {
     "±": _constant("±"), "shy": _constant(""), "wbr": _constant(""), "zwsp": _constant(""),
     "sqrt": _prefixed("√"), "overline": _first, "overset": _first, "underline": _first,
     "bc": _constant("BC"), "ad": _constant("AD"), "bce": _constant("BCE"), "ce": _constant("CE"),
+    "snds": _constant(" – "), "sndash": _constant(" – "), "spndash": _constant(" – "),
+    "mdashb": _constant("—"), "iast": _first, "vr": _first, "coord": _render_coord,
+    "us patent": _render_patent("U.S. patent"), "ussc": lambda pos, named: " U.S. ".join(pos[:2]),
 }
 # Templates whose output needs the date of the revision ("age 75").
 _DATED_RENDERERS = {
+    "currentyear": lambda pos, named, today: str(today[0]) if today else "",
     "birth date and age": _render_date_and_age, "bda": _render_date_and_age,
     "age": _render_age, "age in years": _render_age,
 }

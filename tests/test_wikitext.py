@@ -294,3 +294,25 @@ def test_huge_page_is_linear():
 def test_private_use_characters_in_input_cannot_inject_placeholders():
     # the marker characters are removed first, so "0" stays text and is not replaced by a formula
     assert clean("a \ue0000\ue001 b <math>x</math>") == "a 0 b x"
+
+
+def test_coordinates_patents_and_spaced_dashes_keep_their_text():
+    # Apollo 11 (infobox line as prose), Albert Einstein, American Revolutionary War (sample dump)
+    assert clean("Splashdown: North Pacific Ocean<br/>{{Coord|13|19|N|169|9|W|type:event|"
+                 "name=Apollo 11 splashdown}}<ref name=\"Apollo 11 Mission Report\" />") == (
+        "Splashdown: North Pacific Ocean 13°19′N 169°9′W")
+    assert clean("On 11 November 1930, {{US patent|1781541}} was awarded to Albert Einstein and Leó "
+                 "Szilárd") == ("On 11 November 1930, U.S. patent 1,781,541 was awarded to Albert "
+                                "Einstein and Leó Szilárd")
+    assert clean("The war lasted from April 19, 1775{{snds}}September 3, 1783.") == (
+        "The war lasted from April 19, 1775 – September 3, 1783.")
+    # coordinates shown only beside the title are not part of the prose
+    assert clean("Toronto {{coord|43.651|-79.383|display=title}} is a city.") == "Toronto is a city."
+    assert clean("At {{coord|43.651|-79.383|display=inline,title}}.") == "At 43.651°N 79.383°W."
+
+
+def test_transliteration_and_current_year_templates():
+    # Archery; Assassination of Abraham Lincoln ({{CURRENTYEAR}} counts to the revision's date)
+    assert clean("For {{IAST|Śarva}} as a name of Shiva") == "For Śarva as a name of Shiva"
+    assert clean("net present value in {{CURRENTYEAR}} dollars", (2016, 4, 22)) == (
+        "net present value in 2016 dollars")
