@@ -13,7 +13,6 @@ Prints: `data/tokens/1: 9 train docs 81,234 tokens, 1 val docs 9,120 tokens, 1.2
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import shutil
 import sys
@@ -23,6 +22,7 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
+from isal import igzip, isal_zlib
 
 from params import load_params, process_count
 from tokens import DTYPE, EOT, SPLITS, gpt2_encoding, is_validation, write_json_atomic
@@ -32,7 +32,7 @@ BATCH_DOCS = 256  # documents per encode call: enough to keep every thread busy,
 
 def read_articles(path: Path):
     """Yield (page id, text) from a JSON Lines (optionally gzip) file of extracted articles."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = igzip.open if path.suffix == ".gz" else open  # ISA-L: gzip at twice zlib's speed
     with opener(path, "rt", encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             try:
@@ -75,6 +75,9 @@ def tokenize_file(text_path: Path, out: Path, val_fraction: float, threads: int)
                 pending = (batch, future)
             if pending:
                 write(pending[0], pending[1].result())
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # never leave a half-written folder behind
+        raise
     finally:
         for f in files.values():
             f.close()
@@ -95,8 +98,8 @@ def main() -> None:
     started = time.time()
     try:
         meta = tokenize_file(args.text, args.out, params["tokenize"]["val_fraction"], process_count(params))
-    except (OSError, ValueError) as exc:
-        sys.exit(f"error: tokenize: {exc}")
+    except (OSError, ValueError, EOFError, isal_zlib.error) as exc:  # EOFError: a truncated gzip
+        sys.exit(f"error: tokenize: {args.text}: {exc}; run `dvc repro` to re-extract it")
     seconds = time.time() - started
     total = meta["train"]["tokens"] + meta["val"]["tokens"]
     print(f"{args.out}: {meta['train']['documents']:,} train docs {meta['train']['tokens']:,} tokens, "
