@@ -6,8 +6,8 @@ Usage (from the repository root; about a minute on 2 cores):
 Input: the articles of every part of the sample mirror, cleaned by src/wikitext.py, repeated to at
 least `--mb` MB of text and written as the extract stage writes it (gzip JSON Lines). Measured in the
 same run, best of `--repeat`, on the same documents:
-    baseline   for text in docs: ids = enc.encode_ordinary(text); ids.append(eot)   (nanoGPT's
-               data/openwebtext/prepare.py, one process)
+    baseline   nanoGPT's data/openwebtext/prepare.py per document, one process: read the same gzip
+               JSON Lines, ids = enc.encode_ordinary(text); ids.append(eot), write uint16 tokens
     ours       src/tokenize_text.py's tokenize_file: read the gzip JSON Lines, encode in batches with
                tiktoken's thread pool, split train/val by page id, write uint16 files (the whole stage)
                with 1 thread and with `--threads` (default: every core)
@@ -64,14 +64,19 @@ def write_input(texts: list[str], min_mb: float, path: Path) -> tuple[list[str],
     return docs, size
 
 
-def nanogpt_loop(docs: list[str]) -> np.ndarray:
+def nanogpt_loop(text_path: Path, out: Path) -> np.ndarray:
+    """nanoGPT's prepare.py per document (encode_ordinary, append EOT) over the same input and output:
+    read the gzip JSON Lines, encode one document at a time, write the uint16 tokens."""
     enc = gpt2_encoding()
     arrays = []
-    for text in docs:
-        ids = enc.encode_ordinary(text)
-        ids.append(EOT)
-        arrays.append(np.array(ids, dtype=np.uint16))
-    return np.concatenate(arrays)
+    with gzip.open(text_path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            ids = enc.encode_ordinary(json.loads(line)["text"])
+            ids.append(EOT)
+            arrays.append(np.array(ids, dtype=np.uint16))
+    tokens = np.concatenate(arrays)
+    tokens.tofile(out)
+    return tokens
 
 
 def best_of(repeat: int, run):
@@ -98,8 +103,8 @@ def main() -> None:
         print(f"input: {len(docs):,} documents, {size / 1e6:.1f} MB of text; {args.threads} thread(s) "
               f"for the parallel run; best of {args.repeat}", flush=True)
 
-        seconds, tokens = best_of(args.repeat, lambda: nanogpt_loop(docs))
-        rows = [("baseline: per-document encode_ordinary loop", 1, seconds, len(tokens))]
+        seconds, tokens = best_of(args.repeat, lambda: nanogpt_loop(text_path, tmp / "baseline.bin"))
+        rows = [("baseline: nanoGPT loop (read, encode, write)", 1, seconds, len(tokens))]
         for threads in sorted({1, args.threads}):
             out = tmp / f"tokens-{threads}"
             seconds, meta = best_of(args.repeat, lambda out=out, threads=threads:
