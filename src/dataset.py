@@ -83,7 +83,10 @@ def main() -> None:
     except (OSError, ValueError) as exc:
         sys.exit(f"error: dataset: {exc}")
     removed = prune_unselected(args.tokens, parts)
-    write_json_atomic(args.out, manifest)
+    try:
+        write_json_atomic(args.out, manifest)
+    except OSError as exc:  # disk full, read-only: the earlier manifest stays as it was
+        sys.exit(f"error: dataset: cannot write {args.out}: {exc.strerror or exc}; free space and run again")
     totals = manifest["totals"]
     pruned = f", pruned unselected {removed}" if removed else ""
     print(f"dataset: parts {parts}, {totals['tokens']:,} tokens in {totals['documents']:,} documents "

@@ -7,6 +7,12 @@ dumpstatus.json (parts 11+ of real dumps are several files) and writes them into
 in `data/.downloads/` first, so an interrupted download resumes with an HTTP Range request instead of
 starting over (DVC deletes a stage's outputs before it runs; this folder is not one). A file enters
 `--out` only whole and verified; a hash mismatch deletes it and downloads it once more.
+
+Faults: a stalled or dropped connection (no byte for `resources.download_timeout_s`) and HTTP 5xx are
+retried `resources.download_retries` times with backoff, resuming where the bytes stopped; a TLS
+certificate that does not verify, HTTP 4xx and a failed write to the local disk stop at once (the bytes
+already fetched are kept for the next run). Before any byte is written, the disk must hold what is
+left to fetch plus `resources.disk_reserve_mb` (src/preflight.py).
 Prints: `part 1: 1 file(s), 308,689 bytes, 0.1 s (2.9 MB/s)`.
 """
 
@@ -16,6 +22,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import ssl
 import sys
 import time
 import urllib.error
@@ -24,6 +31,7 @@ from pathlib import Path
 
 from mirror import DumpFile, MirrorError, is_url, resolve_part
 from params import load_params
+from preflight import DiskSpaceError, check_space, download_need
 
 PARTIAL_DIR = Path("data/.downloads")
 CHUNK = 1 << 20
@@ -31,6 +39,10 @@ CHUNK = 1 << 20
 
 class DownloadError(RuntimeError):
     pass
+
+
+class LocalWriteError(DownloadError):
+    """Writing to our own disk failed (full, read-only, quota): retrying the network will not help."""
 
 
 def file_digest(path: Path, algo: str) -> str:
@@ -53,13 +65,31 @@ def verify(path: Path, expected: DumpFile) -> str | None:
     return None
 
 
+def append_from(stream, partial: Path) -> None:
+    """Copy `stream` to the end of `partial`. Read errors (the network's) propagate as they are; a
+    failed write (our disk's) becomes LocalWriteError, keeping the bytes written so far."""
+    # read1: the bytes that have arrived, so a read that then times out loses none of them
+    read = getattr(stream, "read1", stream.read)
+    with open(partial, "ab", buffering=0) as dst:  # unbuffered: a write error surfaces at write()
+        while block := read(CHUNK):
+            view = memoryview(block)
+            while view:  # a write to a nearly full disk may be short before it fails
+                try:
+                    view = view[dst.write(view):]
+                except OSError as exc:
+                    raise LocalWriteError(
+                        f"cannot write {partial}: {exc.strerror or exc}; the {dst.tell():,} bytes already "
+                        "there are kept: free space on that disk and run the stage again to resume"
+                    ) from exc
+
+
 def fetch_once(source: str, partial: Path, timeout: float) -> None:
     """Append the bytes `partial` lacks from `source` (a URL or a local path)."""
     have = partial.stat().st_size if partial.exists() else 0
     if not is_url(source):
-        with open(source, "rb") as src, open(partial, "ab") as dst:
+        with open(source, "rb") as src:
             src.seek(have)
-            shutil.copyfileobj(src, dst, CHUNK)
+            append_from(src, partial)
         return
     request = urllib.request.Request(source, headers={"User-Agent": "wikigrow-download"})
     if have:
@@ -73,8 +103,7 @@ def fetch_once(source: str, partial: Path, timeout: float) -> None:
     with response:
         if have and response.status != 206:  # the server ignored Range: start over
             partial.unlink()
-        with open(partial, "ab") as dst:
-            shutil.copyfileobj(response, dst, CHUNK)
+        append_from(response, partial)
         # http.client ends a body quietly when the connection drops early; what is missing tells.
         missing = getattr(response, "length", None)  # HTTP only; file:// answers have no length
         if missing:
@@ -92,13 +121,21 @@ def download_file(base: str, expected: DumpFile, dest: Path, retries: int, timeo
                 fetch_once(source, partial, timeout)
                 break
             except urllib.error.HTTPError as exc:
-                if exc.code < 500 or retry == retries:
+                if exc.code < 500:
                     raise DownloadError(f"{source}: HTTP {exc.code} {exc.reason}") from exc
+                if retry == retries:
+                    raise DownloadError(f"{source}: HTTP {exc.code} {exc.reason}, {retries + 1} tries; the "
+                                        "mirror is failing: run the stage later, or set another dump.mirror") from exc
                 reason = f"HTTP {exc.code}"
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                if isinstance(getattr(exc, "reason", None), ssl.SSLCertVerificationError):
+                    raise DownloadError(f"{source}: the mirror's TLS certificate does not verify "
+                                        f"({exc.reason.verify_message}); fix the system's CA certificates, "
+                                        "or use another dump.mirror") from exc
+                stalled = isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
+                reason = f"no byte for {timeout:g} s (resources.download_timeout_s)" if stalled else str(exc)
                 if retry == retries:
-                    raise DownloadError(f"{source}: {exc}; gave up after {retries + 1} tries") from exc
-                reason = str(exc)
+                    raise DownloadError(f"{source}: {reason}; gave up after {retries + 1} tries") from exc
             wait = min(2**retry, 60)
             print(f"{expected.name}: {reason}; retrying in {wait} s", file=sys.stderr)
             time.sleep(wait)
@@ -108,7 +145,8 @@ def download_file(base: str, expected: DumpFile, dest: Path, retries: int, timeo
             return
         partial.unlink()
         print(f"{expected.name}: {problem}; deleted it", file=sys.stderr)
-    raise DownloadError(f"{source}: {problem} again after a fresh download; the mirror's copy is bad, try another mirror")
+    raise DownloadError(f"{source}: {problem} again after a fresh download; the mirror's copy is bad, "
+                        "try another mirror")
 
 
 def download_part(base: str, files: list[DumpFile], out: Path, retries: int, timeout: float) -> int:
@@ -116,8 +154,15 @@ def download_part(base: str, files: list[DumpFile], out: Path, retries: int, tim
     staging = out.with_name(out.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for expected in files:
-        download_file(base, expected, staging / expected.name, retries, timeout)
+    try:
+        for expected in files:
+            download_file(base, expected, staging / expected.name, retries, timeout)
+    except BaseException:
+        # verified files go back to the partial folder: the next run finds them whole, fetches nothing
+        for done in staging.iterdir():
+            os.replace(done, PARTIAL_DIR / done.name)
+        staging.rmdir()
+        raise
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)
     return sum((out / f.name).stat().st_size for f in files)
@@ -134,8 +179,13 @@ def main() -> None:
     try:
         base, files = resolve_part(dump["mirror"], dump["wiki"], dump["date"], args.part,
                                    resources["download_timeout_s"])
+        need = download_need({f.name: f.size for f in files}, PARTIAL_DIR)
+        if need is None:
+            print(f"download@{args.part}: the mirror lists no sizes; the disk space is not checked", file=sys.stderr)
+        else:
+            check_space(PARTIAL_DIR, need, resources["disk_reserve_mb"], f"part {args.part}'s download")
         size = download_part(base, files, args.out, resources["download_retries"], resources["download_timeout_s"])
-    except (MirrorError, DownloadError) as exc:
+    except (MirrorError, DownloadError, DiskSpaceError) as exc:
         sys.exit(f"error: download@{args.part}: {exc}")
     seconds = time.time() - started
     print(f"part {args.part}: {len(files)} file(s), {size:,} bytes, {seconds:.1f} s "

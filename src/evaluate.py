@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -26,30 +27,15 @@ from pathlib import Path
 import torch
 
 from batches import eval_tokens, eval_windows, fingerprint, load_manifest
+from checkpoint import CheckpointError, load
 from model import GPT, GPTConfig
-from params import ParamsError, load_params
+from params import load_params
 from tokens import EOT, gpt2_encoding, write_json_atomic
-
-
-def check_evaluate_params(p: dict) -> None:
-    def fail(key, message):
-        raise ParamsError(f"params.yaml: `evaluate.{key}` {message}")
-
-    for key, minimum in (("max_tokens", 1), ("batch_size", 1), ("sample_tokens", 0), ("top_k", 1), ("seed", 0)):
-        value = p.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            fail(key, f"must be an integer >= {minimum}, got {value!r}")
-    temperature = p.get("temperature")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
-        fail("temperature", f"must be a number > 0, got {temperature!r}")
-    prompts = p.get("prompts")
-    if not isinstance(prompts, list) or not prompts or not all(isinstance(s, str) and s for s in prompts):
-        fail("prompts", f"must be a non-empty list of non-empty strings, got {prompts!r}")
 
 
 def load_model(path: Path, device: str) -> tuple[GPT, dict]:
     """Rebuild the model from a checkpoint alone (plain tensors + model_args)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load(path, "evaluate", ("model", "model_args", "summary"))
     model = GPT(GPTConfig(**ckpt["model_args"]))
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), ckpt
@@ -105,8 +91,23 @@ def plot_curve(rows: list[dict], title: str, path: Path) -> None:
     ax.legend()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    tmp = path.with_name(path.name + ".tmp")
+    try:  # a temporary file and a rename: a failed write never leaves half a PNG
+        fig.savefig(tmp, dpi=100, format="png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def build_metrics(val_loss: float, scored_tokens: int, sha1: str, ckpt: dict, manifest: dict) -> dict:
@@ -142,17 +143,19 @@ def main() -> None:
     parser.add_argument("--samples", type=Path, required=True, help="generated samples to write")
     args = parser.parse_args()
 
-    p = load_params()["evaluate"]
+    p = load_params()["evaluate"]  # checks every evaluate.* key, and exits naming the key
     try:
-        check_evaluate_params(p)
         manifest = load_manifest(args.dataset)
-    except (ParamsError, OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         sys.exit(f"error: {exc}")
     if not args.model.exists():
         sys.exit(f"error: {args.model} not found; run `dvc repro train`")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(p["seed"])
-    model, ckpt = load_model(args.model, device)
+    try:
+        model, ckpt = load_model(args.model, device)
+    except CheckpointError as exc:
+        sys.exit(f"error: {exc}; run `dvc repro train`")
 
     T = ckpt["model_args"]["block_size"]
     tokens = eval_tokens(manifest, T, p["max_tokens"])
@@ -160,14 +163,16 @@ def main() -> None:
     val_loss = mean_loss(model, x, y, p["batch_size"], device)
     sha1 = fingerprint(tokens)
     metrics = build_metrics(val_loss, x.numel(), sha1, ckpt, manifest)
-    write_json_atomic(args.metrics, metrics)
-
-    plot_curve(read_log(args.train_log), f"parts {manifest['parts']}: val loss {val_loss:.3f} on the fixed eval set",
-               args.plot)
     samples = generate_samples(model, p["prompts"], p, device)
-    args.samples.parent.mkdir(parents=True, exist_ok=True)
-    args.samples.write_text("".join(f"=== {prompt!r} (seed {p['seed'] + i})\n{text}\n\n"
-                                    for i, (prompt, text) in enumerate(zip(p["prompts"], samples))))
+    try:  # each output through a temporary file and a rename (a full disk leaves the old ones whole)
+        write_json_atomic(args.metrics, metrics)
+        plot_curve(read_log(args.train_log),
+                   f"parts {manifest['parts']}: val loss {val_loss:.3f} on the fixed eval set", args.plot)
+        write_text_atomic(args.samples, "".join(f"=== {prompt!r} (seed {p['seed'] + i})\n{text}\n\n"
+                                                for i, (prompt, text) in enumerate(zip(p["prompts"], samples))))
+    except OSError as exc:
+        sys.exit(f"error: evaluate: cannot write {exc.filename or args.metrics.parent}: {exc.strerror or exc}; "
+                 "free space there and run the stage again")
     print(f"evaluate: val loss {val_loss:.3f} (perplexity {math.exp(val_loss):,.0f}) on {x.numel():,} tokens "
           f"(eval set {sha1[:8]}), parts {manifest['parts']} -> {args.metrics}")
 

@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 import wikitext
 from params import load_params, process_count
+from preflight import DiskSpaceError, check_space, extract_need
 
 # A chunk of pages sent to a worker holds about this many characters of wikitext: big enough that
 # pickling and gzip headers cost little, small enough to keep every worker busy. It fixes the gzip
@@ -88,7 +89,15 @@ def iter_pages(stream, counts: Counter):
     base = ""
     parser = etree.iterparse(stream, events=("end",), tag=("{*}page", "{*}base"), huge_tree=True,
                              resolve_entities=False, no_network=True, remove_comments=True)
+    doctype = None
     for _, element in parser:
+        if doctype is None:
+            # Wikimedia dumps have no DTD. Entities declared in one are never resolved, so a page that
+            # used one would silently lose its text after the reference: refuse the file instead.
+            doctype = element.getroottree().docinfo.doctype
+            if doctype:
+                raise ValueError(f"it declares a document type ({doctype[:200]}); a Wikimedia dump has "
+                                 "none, and its entities are never resolved: refusing the file")
         if _local(element.tag) == "base":
             base = element.text or ""
             continue
@@ -257,6 +266,11 @@ def main() -> None:
     files = dump_files(args.dump)
     if not files:
         sys.exit(f"error: no *.bz2 files in {args.dump}; run the download stage first")
+    try:  # before a byte is written: the text must fit, with resources.disk_reserve_mb to spare
+        check_space(args.out.parent, extract_need(files), params["resources"]["disk_reserve_mb"],
+                    f"the text of {args.dump}")
+    except DiskSpaceError as exc:
+        sys.exit(f"error: extract: {exc}")
 
     started = time.perf_counter()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -272,6 +286,9 @@ def main() -> None:
         tmp_stats.replace(args.stats)
     except DumpError as exc:
         sys.exit(f"error: {exc}")
+    except OSError as exc:  # reading errors are DumpErrors: this is a write (disk full, read-only)
+        sys.exit(f"error: extract: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
+                 "earlier outputs are untouched: free space there and run the stage again")
     finally:
         tmp_out.unlink(missing_ok=True)
         tmp_stats.unlink(missing_ok=True)

@@ -2,13 +2,16 @@
 
 A mirror is an https:// or file:// URL or a local path under which `<wiki>/<date>/dumpstatus.json`
 lists the dump's files (`jobs.articlesdump.files`). Mirrors that publish no hashes in dumpstatus.json
-are completed from `<wiki>-<date>-sha1sums.txt` (or `-md5sums.txt`) beside it.
+are completed from `<wiki>-<date>-sha1sums.txt` (or `-md5sums.txt`) beside it. A file name is used only
+when it is a plain part file name (no folders, no `..`, not absolute). HTTPS certificates are verified
+(urllib's default context: the system's CA certificates, or `SSL_CERT_FILE`); nothing turns that off.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +21,10 @@ from pathlib import Path
 
 class MirrorError(RuntimeError):
     """The mirror lacks what params.yaml asks for, or answered with something unusable."""
+
+    def __init__(self, message: str, missing: bool = False):
+        super().__init__(message)
+        self.missing = missing  # the file is not there (HTTP 404, no such file), as opposed to unreadable
 
 
 @dataclass(frozen=True)
@@ -47,10 +54,31 @@ def read_small(location: str, timeout: float) -> bytes:
                 return response.read()
         return Path(location).read_bytes()
     except urllib.error.HTTPError as exc:
-        raise MirrorError(f"{location}: HTTP {exc.code} {exc.reason}") from exc
+        raise MirrorError(f"{location}: HTTP {exc.code} {exc.reason}", missing=exc.code in (404, 410)) from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise MirrorError(f"{location}: cannot read it ({reason})") from exc
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise MirrorError(f"{location}: the mirror's TLS certificate does not verify ({reason.verify_message}); "
+                              "fix the system's CA certificates (or SSL_CERT_FILE), or use another "
+                              "dump.mirror") from exc
+        raise MirrorError(f"{location}: cannot read it ({reason})",
+                          missing=isinstance(reason, FileNotFoundError) or "No such file" in str(reason)) from exc
+
+
+def list_dates(mirror: str, wiki: str, timeout: float) -> list[str] | None:
+    """The dump dates a mirror's `<wiki>/` folder lists (its index page over HTTP); None if unlisted."""
+    folder = f"{mirror.rstrip('/')}/{wiki}"
+    try:
+        if urllib.parse.urlsplit(folder).scheme in ("http", "https"):
+            listing = read_small(folder + "/", timeout).decode("utf-8", "replace")
+            names = re.findall(r'href="(?:[^"]*/)?(\d{8})/?"', listing)
+        else:
+            if is_url(folder):  # file://
+                folder = urllib.request.url2pathname(urllib.parse.urlsplit(folder).path)
+            names = [entry.name for entry in Path(folder).iterdir() if entry.is_dir()]
+    except (MirrorError, OSError):
+        return None
+    return sorted({name for name in names if re.fullmatch(r"\d{8}", name)})
 
 
 def part_pattern(wiki: str, date: str) -> re.Pattern:
@@ -68,8 +96,9 @@ def parse_sums(text: str) -> dict[str, str]:
     return sums
 
 
-def list_parts(status: dict, wiki: str, date: str, where: str) -> dict[int, list[DumpFile]]:
-    """{part number: its files in page-id order} from a parsed dumpstatus.json."""
+def list_parts(status: dict, wiki: str, date: str, where: str) -> tuple[dict[int, list[DumpFile]], dict[str, int]]:
+    """{part number: its files in page-id order} from a parsed dumpstatus.json, and the names refused
+    ({name: part}): part file names with a folder, `..` or a leading `/`, never used as paths."""
     try:
         files = status["jobs"]["articlesdump"]["files"]
     except (KeyError, TypeError) as exc:
@@ -79,9 +108,12 @@ def list_parts(status: dict, wiki: str, date: str, where: str) -> dict[int, list
         raise MirrorError(f"{where}: the articles dump is '{job_status}', not done; pick a finished dump.date")
     pattern = part_pattern(wiki, date)
     parts: dict[int, list[DumpFile]] = {}
+    refused = {}
     for name, entry in files.items():
         match = pattern.fullmatch(name)
         if match is None:
+            if found := pattern.search(name):
+                refused[name] = int(found.group(1))
             continue  # e.g. the single-file pages-articles.xml.bz2, or a name we refuse (no paths)
         number, first, last = map(int, match.groups())
         size = entry.get("size")
@@ -90,7 +122,7 @@ def list_parts(status: dict, wiki: str, date: str, where: str) -> dict[int, list
         )
     for files_of_part in parts.values():
         files_of_part.sort(key=lambda f: f.first_page)
-    return parts
+    return parts, refused
 
 
 def with_published_sums(files: list[DumpFile], base: str, wiki: str, date: str, timeout: float) -> list[DumpFile]:
@@ -120,15 +152,28 @@ def resolve_part(mirror: str, wiki: str, date: str, part: int, timeout: float) -
     try:
         raw = read_small(where, timeout)
     except MirrorError as exc:
+        if not exc.missing:
+            raise
+        dates = list_dates(mirror, wiki, timeout)
+        if dates is None:
+            has = f"listing {dump_base(mirror, wiki, '')} shows no dates either (is dump.wiki right?)"
+        else:
+            has = f"it lists {wiki} dates: {', '.join(dates) or 'none'}"
         raise MirrorError(
-            f"{exc}. Is there a dump {wiki} {date} on this mirror? Check dump.mirror and dump.date in "
-            "params.yaml (mirrors keep only the last few dump dates)"
+            f"{exc}. There is no dump {wiki} {date} on this mirror; {has}. Check dump.mirror and dump.date "
+            "in params.yaml (mirrors keep only the last few dump dates)"
         ) from exc
     try:
         status = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise MirrorError(f"{where}: not valid JSON ({exc}); is dump.mirror a Wikimedia dumps mirror?") from exc
-    parts = list_parts(status, wiki, date, where)
+    parts, refused = list_parts(status, wiki, date, where)
+    bad_names = [name for name, number in refused.items() if number == part]
+    if bad_names:  # a part with a file we refuse to fetch would be incomplete: stop instead
+        raise MirrorError(
+            f"{where}: part {part} lists file names with folders in them ({', '.join(map(repr, bad_names))}); "
+            "a file name is never used as a path, so the part cannot be fetched whole: use another dump.mirror"
+        )
     if part not in parts:
         have = ", ".join(map(str, sorted(parts))) or "none"
         raise MirrorError(

@@ -1,18 +1,25 @@
 """Load params.yaml and check it once, at the door.
 
-Stages call `load_params()` and then trust what they get: every key they read is checked here, with an
-error that names the key and says what to do.
+Stages call `load_params()` and then trust what they get: every key of every section is checked here,
+with an error that names the key and says what to do. Every stage checks them all, so a typo in
+`train:` stops `dvc repro` before the first download, not after hours of extraction.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 from pathlib import Path
 
 import yaml
 
 PARAMS_FILE = Path("params.yaml")
+# The fields of model.GPTConfig (tests/test_faults.py checks they match): listed here so that checking
+# params never imports torch.
+MODEL_FIELDS = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "dropout", "bias")
+SCRATCH = "scratch"  # an init_from file with this name means: start from random weights
 
 
 class ParamsError(ValueError):
@@ -38,13 +45,21 @@ def _check_int(params: dict, key: str, minimum: int) -> None:
         _fail(key, f"must be an integer >= {minimum}, got {value!r}")
 
 
-def _check_number(params: dict, key: str, low: float, high: float | None = None) -> None:
+def _check_number(params: dict, key: str, low: float, high: float | None = None) -> float:
     value = _get(params, key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (
-        high is not None and value > high
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+        value < low or (high is not None and value > high)
     ):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
         _fail(key, f"must be a number {bound}, got {value!r}")
+    return float(value)
+
+
+def _check_choice(params: dict, key: str, allowed: tuple) -> None:
+    value = _get(params, key)
+    # `True in (1,)` holds in Python: compare types too, so `compile: 1` is not taken for `true`
+    if not any(value == choice and type(value) is type(choice) for choice in allowed):
+        _fail(key, f"must be one of {list(allowed)}, got {value!r}")
 
 
 def check_parts(params: dict, key: str) -> list[int]:
@@ -61,12 +76,80 @@ def check_parts(params: dict, key: str) -> list[int]:
     return parts
 
 
+def check_model_args(params: dict) -> dict:
+    """train.presets[train.preset] with train.model's overrides, checked; the GPTConfig fields."""
+    presets = _get(params, "train.presets")
+    preset = _get(params, "train.preset")
+    if not isinstance(presets, dict) or not isinstance(preset, str) or preset not in presets:
+        _fail("train.preset", f"must name one of train.presets {sorted(presets or {})}, got {preset!r}")
+    if not isinstance(presets[preset], dict):
+        _fail(f"train.presets.{preset}", f"must be a mapping of model fields, got {presets[preset]!r}")
+    overrides = _get(params, "train.model") or {}
+    if not isinstance(overrides, dict):
+        _fail("train.model", f"must be a mapping of model fields to override, got {overrides!r}")
+    args = {**presets[preset], **overrides}
+    unknown, missing = sorted(set(args) - set(MODEL_FIELDS)), sorted(set(MODEL_FIELDS) - set(args))
+    if unknown or missing:
+        _fail("train.model", f"(with preset {preset!r}) has unknown fields {unknown} / lacks {missing}")
+    where = {"train": {"model": args}}  # the merged fields, checked under the key a user edits
+    for key in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
+        _check_int(where, f"train.model.{key}", 1)
+    if args["vocab_size"] < 50257:
+        _fail("train.model.vocab_size", f"must hold GPT-2's 50257 tokens, got {args['vocab_size']}")
+    if args["n_embd"] % args["n_head"]:
+        _fail("train.model.n_embd", f"({args['n_embd']}) must be divisible by n_head ({args['n_head']})")
+    dropout = args["dropout"]
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        _fail("train.model.dropout", f"must be a number in [0, 1), got {dropout!r}")
+    if not isinstance(args["bias"], bool):
+        _fail("train.model.bias", f"must be true or false, got {args['bias']!r}")
+    return args
+
+
+def check_train_params(params: dict) -> dict:
+    """Validate the `train:` section; returns the resolved model args (preset + overrides)."""
+    for key in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "checkpoint_interval",
+                "token_budget"):
+        _check_int(params, f"train.{key}", 1)
+    _check_int(params, "train.warmup_iters", 0)
+    _check_int(params, "train.seed", 0)
+    lr = _check_number(params, "train.learning_rate", 0.0)
+    _check_number(params, "train.min_lr", 0.0, lr)
+    _check_number(params, "train.weight_decay", 0.0)
+    _check_number(params, "train.beta1", 0.0, 1.0)
+    _check_number(params, "train.beta2", 0.0, 1.0)
+    _check_number(params, "train.grad_clip", 0.0)  # 0 disables clipping
+    _check_choice(params, "train.device", ("auto", "cpu", "cuda", "mps"))
+    _check_choice(params, "train.dtype", ("auto", "float32", "bfloat16", "float16"))
+    _check_choice(params, "train.compile", ("auto", True, False))
+    init_from = _get(params, "train.init_from")
+    if not isinstance(init_from, str) or not init_from.strip():
+        _fail("train.init_from", f"must be a checkpoint path (or checkpoints/{SCRATCH}), got {init_from!r}")
+    return check_model_args(params)
+
+
+def check_evaluate_params(params: dict) -> None:
+    for key, minimum in (("max_tokens", 1), ("batch_size", 1), ("sample_tokens", 0), ("top_k", 1), ("seed", 0)):
+        _check_int(params, f"evaluate.{key}", minimum)
+    temperature = _get(params, "evaluate.temperature")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+        math.isfinite(temperature) and temperature > 0
+    ):
+        _fail("evaluate.temperature", f"must be a number > 0, got {temperature!r}")
+    prompts = _get(params, "evaluate.prompts")
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(s, str) and s for s in prompts):
+        _fail("evaluate.prompts", f"must be a non-empty list of non-empty strings, got {prompts!r}")
+
+
 def validate(params: dict) -> dict:
-    """Check the keys every stage relies on; returns `params` unchanged."""
-    for key in ("dump.mirror", "dump.wiki"):
-        value = _get(params, key)
-        if not isinstance(value, str) or not value.strip():
-            _fail(key, f"must be a non-empty string, got {value!r}")
+    """Check every section; returns `params` unchanged."""
+    value = _get(params, "dump.mirror")
+    if not isinstance(value, str) or not value.strip():
+        _fail("dump.mirror", f"must be a non-empty string, got {value!r}")
+    wiki = _get(params, "dump.wiki")
+    # A wiki's database name (enwiki, zh_yuewiki): it becomes a folder of the mirror's URL, so no paths.
+    if not isinstance(wiki, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", wiki):
+        _fail("dump.wiki", f"must be a wiki's database name such as \"enwiki\", got {wiki!r}")
     date = str(_get(params, "dump.date"))
     if not (date.isdigit() and len(date) == 8) and date != "latest":
         _fail("dump.date", f"must be a dump date like \"20251101\" (or \"latest\"), got {date!r}")
@@ -81,6 +164,9 @@ def validate(params: dict) -> dict:
     _check_int(params, "resources.processes", 0)
     _check_int(params, "resources.download_retries", 0)
     _check_number(params, "resources.download_timeout_s", 1)
+    _check_int(params, "resources.disk_reserve_mb", 0)
+    check_train_params(params)
+    check_evaluate_params(params)
     return params
 
 

@@ -21,6 +21,7 @@ import argparse
 import csv
 import io
 import math
+import os
 import subprocess
 import time
 from collections import Counter
@@ -143,6 +144,32 @@ def markdown_table(versions: list[Version]) -> str:
     return "\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes)
 
 
+def save_png(fig, path: Path) -> None:
+    """The figure through a temporary file and a rename: a failed write leaves the old PNG whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fig.tight_layout()
+        fig.savefig(tmp, dpi=110, format="png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+
+
+def write_report(versions: list[Version], out: Path) -> None:
+    """versions.md, scaling.png and train_curves.png in `out`, each written whole or not at all."""
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / "versions.md"
+    tmp = table.with_name(table.name + ".tmp")
+    try:
+        tmp.write_text(markdown_table(versions))
+        os.replace(tmp, table)
+    finally:
+        tmp.unlink(missing_ok=True)
+    plot_scaling(versions, out / "scaling.png")
+    plot_curves(versions, out / "train_curves.png")
+
+
 def plot_scaling(versions: list[Version], path: Path) -> None:
     """Val loss against dataset tokens; tags joined by a line, experiments as separate markers."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -162,9 +189,7 @@ def plot_scaling(versions: list[Version], path: Path) -> None:
     ax.set_title("Scaling: val loss against dataset size")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def plot_curves(versions: list[Version], path: Path) -> None:
@@ -182,9 +207,7 @@ def plot_curves(versions: list[Version], path: Path) -> None:
         ax.grid(True, alpha=0.3)
     ax_train.set_ylabel("loss")
     ax_val.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def main() -> None:
@@ -217,10 +240,11 @@ def main() -> None:
         raise SystemExit(f"report: no version with {args.metrics} among {len(candidates)} revisions "
                          "(tag a version, or run `dvc exp run`, and check `dvc metrics show`)")
     versions.sort(key=lambda v: (v.metrics["dataset_tokens"], v.name))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "versions.md").write_text(markdown_table(versions))
-    plot_scaling(versions, args.out / "scaling.png")
-    plot_curves(versions, args.out / "train_curves.png")
+    try:
+        write_report(versions, args.out)
+    except OSError as exc:
+        raise SystemExit(f"report: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
+                         "the files already there are kept as they were") from None
     print(f"report: {len(versions)} versions ({skipped} skipped) -> {args.out}/versions.md, scaling.png, "
           f"train_curves.png in {time.perf_counter() - start:.1f} s")
 

@@ -13,6 +13,7 @@ Prints: `data/tokens/1: 9 train docs 81,234 tokens, 1 val docs 9,120 tokens, 1.2
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import shutil
 import sys
@@ -59,7 +60,7 @@ def tokenize_file(text_path: Path, out: Path, val_fraction: float, threads: int)
     def write(batch: list[tuple[int, str]], arrays: list[np.ndarray]) -> None:
         for (page_id, _), array in zip(batch, arrays):
             split = "val" if is_validation(page_id, val_fraction) else "train"
-            array.tofile(files[split])
+            files[split].write(memoryview(array).cast("B"))  # not tofile(): its short-write error has no errno
             counts[split]["tokens"] += len(array)
             counts[split]["documents"] += 1
 
@@ -98,7 +99,12 @@ def main() -> None:
     started = time.time()
     try:
         meta = tokenize_file(args.text, args.out, params["tokenize"]["val_fraction"], process_count(params))
-    except (OSError, ValueError, EOFError, isal_zlib.error) as exc:  # EOFError: a truncated gzip
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS):  # writing, not reading
+            sys.exit(f"error: tokenize: cannot write {args.out}: {exc.strerror}; the earlier {args.out} is "
+                     "untouched: free space and run again")
+        sys.exit(f"error: tokenize: {args.text}: {exc}; run `dvc repro` to re-extract it")
+    except (ValueError, EOFError, isal_zlib.error) as exc:  # EOFError: a truncated gzip
         sys.exit(f"error: tokenize: {args.text}: {exc}; run `dvc repro` to re-extract it")
     seconds = time.time() - started
     total = meta["train"]["tokens"] + meta["val"]["tokens"]

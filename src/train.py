@@ -16,6 +16,9 @@ scaler) goes to `<resume-dir>/state.pt` by a write to a temporary file and a ren
 after a crash or a kill and it resumes from there when model args, params, manifest, start checkpoint
 and world size match; batches come from a generator seeded by (seed, rank, step, micro-step), so the
 resumed run draws exactly the batches the killed one would have. The file is removed on success.
+A loss or weight that turns NaN or infinite stops the run at the next log row or checkpoint with an
+error; nothing is saved after that, so the last state saved and any earlier `--out` stay as they were.
+Checkpoints hold plain tensors and values only; one holding pickled code is refused (src/checkpoint.py).
 
 Several GPUs or nodes: the same script under torchrun runs DistributedDataParallel (NCCL on CUDA,
 gloo on CPU). Each process draws its own windows; a step then trains on
@@ -52,10 +55,10 @@ import torch
 from tqdm import tqdm
 
 from batches import TrainWindows, eval_tokens, eval_windows, load_manifest, train_files
+from checkpoint import CheckpointError, load, nonfinite, save_atomic
 from model import GPT, GPTConfig, clean_state_dict
-from params import ParamsError, load_params
+from params import SCRATCH, check_model_args, load_params
 
-SCRATCH = "scratch"  # an init_from file with this name means: start from random weights
 LOG_FIELDS = ["step", "tokens", "lr", "train_loss", "val_loss"]
 
 # Dense (no sparsity) bf16 tensor-core peaks, TFLOPS, from NVIDIA's datasheets; matched against
@@ -78,73 +81,6 @@ PEAK_BF16_TFLOPS = [
     # (128 SMs * 2.52 GHz) = 512 flop/clk/SM) times 46 SMs * 2.475 GHz boost = 58.3 TFLOPS.
     ("RTX 4070", 58.3),
 ]
-
-
-# ---------------------------------------------------------------------------------------------- params
-
-def _fail(key: str, message: str):
-    raise ParamsError(f"params.yaml: `train.{key}` {message}")
-
-
-def _int(p: dict, key: str, minimum: int) -> int:
-    value = p.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(key, f"must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _number(p: dict, key: str, low: float, high: float = math.inf) -> float:
-    value = p.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        _fail(key, f"must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
-
-
-def check_train_params(p: dict) -> dict:
-    """Validate the `train:` section; returns the resolved model args (preset + overrides)."""
-    for key in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "checkpoint_interval"):
-        _int(p, key, 1)
-    _int(p, "token_budget", 1)
-    _int(p, "warmup_iters", 0)
-    _int(p, "seed", 0)
-    _number(p, "learning_rate", 0.0)
-    _number(p, "min_lr", 0.0, p["learning_rate"])
-    _number(p, "weight_decay", 0.0)
-    _number(p, "beta1", 0.0, 1.0)
-    _number(p, "beta2", 0.0, 1.0)
-    _number(p, "grad_clip", 0.0)  # 0 disables clipping
-    for key, allowed in (("device", ("auto", "cpu", "cuda", "mps")),
-                         ("dtype", ("auto", "float32", "bfloat16", "float16")),
-                         ("compile", ("auto", True, False))):
-        if p.get(key) not in allowed:
-            _fail(key, f"must be one of {list(allowed)}, got {p.get(key)!r}")
-    if not isinstance(p.get("init_from"), str) or not p["init_from"]:
-        _fail("init_from", f"must be a checkpoint path (or checkpoints/{SCRATCH}), got {p.get('init_from')!r}")
-    return resolve_model_args(p)
-
-
-def resolve_model_args(p: dict) -> dict:
-    presets = p.get("presets")
-    if not isinstance(presets, dict) or p.get("preset") not in presets:
-        _fail("preset", f"must name one of train.presets {sorted(presets or {})}, got {p.get('preset')!r}")
-    overrides = p.get("model") or {}
-    if not isinstance(overrides, dict):
-        _fail("model", f"must be a mapping of model fields to override, got {overrides!r}")
-    args = {**presets[p["preset"]], **overrides}
-    fields = set(GPTConfig.__dataclass_fields__)
-    unknown, missing = sorted(set(args) - fields), sorted(fields - set(args))
-    if unknown or missing:
-        _fail("model", f"(with preset {p['preset']!r}) has unknown fields {unknown} / lacks {missing}")
-    for key in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
-        if isinstance(args[key], bool) or not isinstance(args[key], int) or args[key] < 1:
-            _fail(f"model.{key}", f"must be a positive integer, got {args[key]!r}")
-    if args["vocab_size"] < 50257:
-        _fail("model.vocab_size", f"must hold GPT-2's 50257 tokens, got {args['vocab_size']}")
-    if args["n_embd"] % args["n_head"]:
-        _fail("model.n_embd", f"({args['n_embd']}) must be divisible by n_head ({args['n_head']})")
-    if not 0.0 <= args["dropout"] < 1.0:
-        _fail("model.dropout", f"must be in [0, 1), got {args['dropout']!r}")
-    return args
 
 
 # --------------------------------------------------------------------------------------- pure helpers
@@ -215,14 +151,6 @@ def run_fingerprint(model_args: dict, p: dict, manifest: dict, init_sha1: str | 
     return hashlib.sha1(blob.encode()).hexdigest()
 
 
-def save_atomic(obj, path: Path) -> None:
-    """torch.save through a temporary file and a rename: a kill leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def load_init(path: Path, model_args: dict) -> tuple[dict | None, str | None]:
     """The starting weights named by train.init_from and the file's sha1 (None, None for scratch)."""
     if path.name == SCRATCH:
@@ -230,7 +158,7 @@ def load_init(path: Path, model_args: dict) -> tuple[dict | None, str | None]:
     if not path.exists():
         raise FileNotFoundError(f"train.init_from: {path} not found; train the earlier version first, "
                                 f"copy its models/model.pt there (and `dvc add` it), or use checkpoints/{SCRATCH}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load(path, "train.init_from", ("model", "model_args"))
     if ckpt["model_args"] != model_args:
         raise ValueError(f"train.init_from: {path} has model args {ckpt['model_args']}, but train.preset/"
                          f"train.model give {model_args}; set them to match the checkpoint")
@@ -240,11 +168,15 @@ def load_init(path: Path, model_args: dict) -> tuple[dict | None, str | None]:
 def write_log(rows: list[dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def keep_freed_memory() -> None:
@@ -257,6 +189,10 @@ def keep_freed_memory() -> None:
         libc.mallopt(-1, 1 << 40)  # M_TRIM_THRESHOLD: never trim the heap
     except (OSError, AttributeError):
         pass  # not glibc: nothing to tune
+
+
+class DivergedError(RuntimeError):
+    """The loss or the weights became NaN or infinite."""
 
 
 # ------------------------------------------------------------------------------------------- training
@@ -334,7 +270,10 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
     # pending: (sum, count) of step losses since the last log row
     start_step, rows, pending, elapsed_before = 0, [], [0.0, 0], 0.0
     if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
+        try:
+            state = load(state_path, "train: resume state", ("fingerprint",), map_location=device)
+        except CheckpointError as exc:  # never silently dropped: it may hold hours of training
+            raise CheckpointError(f"{exc}; delete it to start from step 0") from exc
         if state["fingerprint"] == fingerprint:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -354,13 +293,31 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device_type == "cuda" else None)
 
     loss_sum = torch.zeros((), device=device)  # on the device: no GPU sync per step
+    last_good = [start_step if start_step else None]  # step of the last resume state saved or loaded
+
+    def check_finite(step: int, losses: dict[str, float | None], weights: bool) -> None:
+        """Stop before anything is saved once training diverged (checked where losses are read anyway)."""
+        bad = [f"{name} {value}" for name, value in losses.items() if value is not None and not math.isfinite(value)]
+        broken = nonfinite(raw_model.state_dict()) if weights else []
+        if broken:
+            bad.append(f"non-finite weights in {', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}")
+        if not bad:
+            return
+        kept = (f"the last good state, {state_path} (step {last_good[0]:,}), and {out} are kept as they were"
+                if last_good[0] is not None else f"{out} and any earlier resume state are kept as they were")
+        raise DivergedError(
+            f"train: training diverged: {' and '.join(bad)} by step {step:,}; nothing was saved, {kept}. "
+            "Lower train.learning_rate (or raise warmup_iters, set grad_clip), then run the stage again"
+        )
 
     def save_state(step: int) -> None:
         pending[0] += loss_sum.item()
         loss_sum.zero_()
+        check_finite(step, {"train loss": pending[0]}, weights=True)
         save_atomic({"fingerprint": fingerprint, "step": step, "model": clean_state_dict(raw_model.state_dict()),
                      "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "log": rows,
                      "pending": pending, "elapsed_s": elapsed_before + time.time() - t_start}, state_path)
+        last_good[0] = step
 
     def log_row(step: int) -> None:
         val = estimate_val_loss(model, ev_x, ev_y, p["batch_size"], device, autocast, rank, world)
@@ -371,6 +328,7 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
             torch.distributed.all_reduce(total)
             pending[0] = total.item() / world
         train_loss = pending[0] / pending[1] if pending[1] else None
+        check_finite(step, {"train loss": train_loss, "val loss": val}, weights=False)
         rows.append({"step": step, "tokens": step * step_tokens, "lr": lr_at(step, total_iters, p["warmup_iters"],
                      p["learning_rate"], p["min_lr"]), "train_loss": train_loss, "val_loss": val})
         pending[:] = [0.0, 0]
@@ -436,6 +394,7 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
         "device": torch.cuda.get_device_name() if device_type == "cuda" else device_type,
         "dtype": str(dtype).replace("torch.", ""), "resumed_from_step": start_step,
     }
+    check_finite(total_iters, {}, weights=True)
     if master:
         ckpt = {"model": clean_state_dict(raw_model.state_dict()), "model_args": model_args, "config": p,
                 "init_from": str(init_path), "init_sha1": init_sha1, "parts": manifest["parts"], "summary": summary}
@@ -457,12 +416,9 @@ def main() -> None:
     parser.add_argument("--resume-dir", type=Path, required=True, help="where periodic resume state lives (.resume/train)")
     args = parser.parse_args()
 
-    params = load_params()
+    params = load_params()  # checks every train.* key, and exits naming the key
     p = params["train"]
-    try:
-        model_args = check_train_params(p)
-    except ParamsError as exc:
-        sys.exit(f"error: {exc}")
+    model_args = check_model_args(params)
     if Path(p["init_from"]) != args.init:
         sys.exit(f"error: --init {args.init} differs from params.yaml train.init_from {p['init_from']!r}; "
                  "dvc.yaml passes ${train.init_from}")
@@ -473,7 +429,13 @@ def main() -> None:
         manifest = load_manifest(args.dataset)
     except (OSError, ValueError) as exc:
         sys.exit(f"error: {exc}")
-    s = train(p, model_args, manifest, args.init, args.out, args.train_log, args.resume_dir)
+    try:
+        s = train(p, model_args, manifest, args.init, args.out, args.train_log, args.resume_dir)
+    except (CheckpointError, DivergedError, FileNotFoundError, ValueError) as exc:
+        sys.exit(f"error: {exc}")
+    except OSError as exc:  # a write: disk full, read-only
+        sys.exit(f"error: train: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
+                 f"{args.out} and the last resume state are kept as they were: free space and run again")
     if "RANK" not in os.environ or os.environ["RANK"] == "0":
         tps = f"{s['tokens_per_s']:,.0f} tokens/s" if s["tokens_per_s"] else "- tokens/s"
         mfu = f"{s['mfu']:.1%} MFU" if s["mfu"] is not None else "MFU n/a"

@@ -1,4 +1,4 @@
-"""Shared test fixtures: the repo paths, `src/` on sys.path, and a local HTTP mirror."""
+"""Shared test fixtures: the repo paths, `src/` on sys.path, a local HTTP mirror, and the faults table."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ SAMPLE_DUMP = SAMPLE_MIRROR / "enwiki" / "20251101"
 sys.path.insert(0, str(SRC))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mirror_server import MirrorServer
+from mirror_server import MirrorServer  # noqa: E402  (needs tests/ on sys.path)
 
 
 @pytest.fixture
@@ -22,3 +22,40 @@ def http_mirror():
     """The sample mirror served over HTTP on 127.0.0.1, with faults the test can switch on."""
     with MirrorServer(SAMPLE_MIRROR) as server:
         yield server
+
+
+# ------------------------------------------------------------------------------------- faults table
+
+FAULT_ROWS: list[dict] = []
+
+
+@pytest.fixture
+def fault(request):
+    """One row of the table printed at the end of the session: the fault a test injects, what the
+    pipeline did, and how much earlier data it lost. The test fills `injected` first, then `outcome`
+    and `lost` once it has asserted them; the row's result is the test's."""
+    row = {"test": request.node.name, "injected": "", "outcome": "", "lost": "not reached", "result": "?"}
+    FAULT_ROWS.append(row)
+    request.node.fault_row = row
+    return row
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    row = getattr(item, "fault_row", None)
+    if row is not None and (report.when == "call" or report.outcome != "passed"):
+        row["result"] = "xfail" if hasattr(report, "wasxfail") else report.outcome
+        if hasattr(report, "wasxfail") and not row["outcome"]:
+            row["outcome"] = f"not yet: {report.wasxfail}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not FAULT_ROWS:
+        return
+    header = ("fault injected", "outcome", "data lost", "test")
+    rows = [(r["injected"], r["outcome"], r["lost"], f"{r['result']}: {r['test']}") for r in FAULT_ROWS]
+    widths = [max(len(str(cells[i])) for cells in [header, *rows]) for i in range(len(header))]
+    terminalreporter.section("faults: injected, outcome, data lost")
+    for cells in [header, tuple("-" * w for w in widths), *rows]:
+        terminalreporter.write_line(" | ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip())

@@ -103,5 +103,5 @@ def test_names_with_paths_are_never_used(http_mirror):
     files["/etc/enwiki-20251101-pages-articles13.xml-p1p2.bz2"] = {"size": 1, "sha1": "0" * 40}
     http_mirror.overrides[f"/{WIKI}/{DATE}/dumpstatus.json"] = json.dumps(status).encode()
     for part in (12, 13):
-        with pytest.raises(MirrorError, match=f"no pages-articles part {part}"):
+        with pytest.raises(MirrorError, match=f"part {part} lists file names with folders in them"):
             resolve_part(http_mirror.url, WIKI, DATE, part, timeout=5)
