@@ -1,18 +1,23 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11+):
 #   make run    create .venv, install requirements.txt, run the whole pipeline (`dvc repro`)
 #   make test   create .venv, install requirements.txt, run the tests
+# and one for a teammate who will `dvc pull` the team's artifacts rather than compute them:
+#   make setup  create .venv and install requirements.txt, nothing else
 VENV ?= .venv
 PYTHON ?= python3
 # Stage commands call `python`: put the venv first so DVC's shell finds it.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: run test bench
+.PHONY: setup run test bench
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
 	touch $@
+
+setup: $(VENV)/.installed
+	@echo "ready: . $(VENV)/bin/activate, then dvc pull (or dvc repro)"
 
 run: $(VENV)/.installed
 	dvc repro

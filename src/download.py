@@ -8,12 +8,16 @@ in `data/.downloads/` first, so an interrupted download resumes with an HTTP Ran
 starting over (DVC deletes a stage's outputs before it runs; this folder is not one). A file enters
 `--out` only whole and verified; a hash mismatch deletes it and downloads it once more.
 
+A file already in DVC's cache is not fetched again: DVC's cache is addressed by md5, which the mirror
+publishes, so when the stage re-runs (its code changed, or `dump.date` went back to an earlier dump)
+each file found there is verified (size and sha1) and linked into `--out`, and no byte is transferred.
+
 Faults: a stalled or dropped connection (no byte for `resources.download_timeout_s`) and HTTP 5xx are
 retried `resources.download_retries` times with backoff, resuming where the bytes stopped; a TLS
 certificate that does not verify, HTTP 4xx and a failed write to the local disk stop at once (the bytes
 already fetched are kept for the next run). Before any byte is written, the disk must hold what is
 left to fetch plus `resources.disk_reserve_mb` (src/preflight.py).
-Prints: `part 1: 1 file(s), 308,689 bytes, 0.1 s (2.9 MB/s)`.
+Prints: `part 1: 1 file(s), 308,689 bytes (308,689 fetched, 0 from DVC's cache), 0.1 s (2.9 MB/s)`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 from mirror import DumpFile, MirrorError, is_url, resolve_part
 from params import load_params
 from preflight import DiskSpaceError, check_space, download_need
+from runlog import record
 
 PARTIAL_DIR = Path("data/.downloads")
 CHUNK = 1 << 20
@@ -149,14 +154,52 @@ def download_file(base: str, expected: DumpFile, dest: Path, retries: int, timeo
                         "try another mirror")
 
 
-def download_part(base: str, files: list[DumpFile], out: Path, retries: int, timeout: float) -> int:
-    """Download every file of a part into `out` (created whole: a temp folder renamed at the end)."""
+def dvc_cache_dir() -> Path | None:
+    """The folder of DVC's local cache objects (`<cache>/files/md5`), None outside a DVC repo."""
+    try:
+        from dvc.repo import Repo  # imported here: the stage also runs by hand, outside a DVC repo
+
+        with Repo(".") as repo:
+            return Path(repo.cache.local.path)
+    except Exception:  # not a DVC repo, no local cache configured: there is nothing to take
+        return None
+
+
+def cache_object(cache: Path | None, expected: DumpFile) -> Path | None:
+    """Where DVC's cache would hold `expected` (by its published md5), if it is there."""
+    if cache is None or not expected.md5:
+        return None
+    md5 = expected.md5.lower()
+    path = cache / md5[:2] / md5[2:]
+    return path if path.is_file() else None
+
+
+def take_from_cache(cache: Path | None, expected: DumpFile, dest: Path) -> bool:
+    """Link (or copy) `expected` from DVC's cache into `dest` when it is there and verifies."""
+    cached = cache_object(cache, expected)
+    if cached is None or verify(cached, expected) is not None:
+        return False
+    try:
+        os.link(cached, dest)  # DVC's cache objects are read-only: sharing the inode is safe
+    except OSError:  # another disk, or links not allowed
+        shutil.copyfile(cached, dest)
+    return True
+
+
+def download_part(base: str, files: list[DumpFile], out: Path, retries: int, timeout: float,
+                  cache: Path | None = None) -> tuple[int, int]:
+    """Every file of a part into `out` (created whole: a temp folder renamed at the end), from DVC's
+    cache where it holds them, else from the mirror. Returns (bytes in `out`, bytes fetched)."""
     staging = out.with_name(out.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    cached = 0
     try:
         for expected in files:
-            download_file(base, expected, staging / expected.name, retries, timeout)
+            if take_from_cache(cache, expected, staging / expected.name):
+                cached += (staging / expected.name).stat().st_size
+            else:
+                download_file(base, expected, staging / expected.name, retries, timeout)
     except BaseException:
         # verified files go back to the partial folder: the next run finds them whole, fetches nothing
         for done in staging.iterdir():
@@ -165,7 +208,8 @@ def download_part(base: str, files: list[DumpFile], out: Path, retries: int, tim
         raise
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)
-    return sum((out / f.name).stat().st_size for f in files)
+    size = sum((out / f.name).stat().st_size for f in files)
+    return size, size - cached
 
 
 def main() -> None:
@@ -179,17 +223,22 @@ def main() -> None:
     try:
         base, files = resolve_part(dump["mirror"], dump["wiki"], dump["date"], args.part,
                                    resources["download_timeout_s"])
-        need = download_need({f.name: f.size for f in files}, PARTIAL_DIR)
+        cache = dvc_cache_dir()
+        # what DVC's cache holds is not fetched, so it needs no room
+        to_fetch = [f for f in files if cache_object(cache, f) is None]
+        need = download_need({f.name: f.size for f in to_fetch}, PARTIAL_DIR)
         if need is None:
             print(f"download@{args.part}: the mirror lists no sizes; the disk space is not checked", file=sys.stderr)
         else:
             check_space(PARTIAL_DIR, need, resources["disk_reserve_mb"], f"part {args.part}'s download")
-        size = download_part(base, files, args.out, resources["download_retries"], resources["download_timeout_s"])
+        size, fetched = download_part(base, files, args.out, resources["download_retries"],
+                                      resources["download_timeout_s"], cache)
     except (MirrorError, DownloadError, DiskSpaceError) as exc:
         sys.exit(f"error: download@{args.part}: {exc}")
     seconds = time.time() - started
-    print(f"part {args.part}: {len(files)} file(s), {size:,} bytes, {seconds:.1f} s "
-          f"({size / 1e6 / max(seconds, 1e-9):.1f} MB/s)")
+    record(f"download@{args.part}", seconds, bytes=size, fetched_bytes=fetched)
+    print(f"part {args.part}: {len(files)} file(s), {size:,} bytes ({fetched:,} fetched, {size - fetched:,} from "
+          f"DVC's cache), {seconds:.1f} s ({size / 1e6 / max(seconds, 1e-9):.1f} MB/s)")
 
 
 if __name__ == "__main__":

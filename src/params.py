@@ -1,12 +1,15 @@
 """Load params.yaml and check it once, at the door.
 
-Stages call `load_params()` and then trust what they get: every key of every section is checked here,
-with an error that names the key and says what to do. Every stage checks them all, so a typo in
-`train:` stops `dvc repro` before the first download, not after hours of extraction.
+Every key of every section is checked here, unknown keys included ("`train.warmup_iter` is not a key;
+did you mean `warmup_iters`?"), with an error that names the key and says what to do. The `check` stage
+(src/check.py) runs these checks before any other stage touches its outputs; stages call `load_params()`
+too, so a script run by hand stops on the same errors. Checking never changes a value, so no stage but
+`check` depends on this file: editing a check re-runs nothing else.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -16,10 +19,23 @@ from pathlib import Path
 import yaml
 
 PARAMS_FILE = Path("params.yaml")
-# The fields of model.GPTConfig (tests/test_faults.py checks they match): listed here so that checking
+# The fields of model.GPTConfig (tests/test_params.py checks they match): listed here so that checking
 # params never imports torch.
 MODEL_FIELDS = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "dropout", "bias")
 SCRATCH = "scratch"  # an init_from file with this name means: start from random weights
+
+# The keys of each section. A key in params.yaml that is not here is a typo or a leftover: refused.
+KEYS = {
+    "dump": ("mirror", "wiki", "date"),
+    "data": ("parts", "eval_parts"),
+    "extract": ("min_chars",),
+    "tokenize": ("val_fraction",),
+    "train": ("preset", "presets", "model", "init_from", "seed", "token_budget", "batch_size", "grad_accum",
+              "learning_rate", "min_lr", "warmup_iters", "weight_decay", "beta1", "beta2", "grad_clip",
+              "eval_interval", "eval_iters", "checkpoint_interval", "device", "dtype", "compile"),
+    "evaluate": ("max_tokens", "batch_size", "prompts", "sample_tokens", "temperature", "top_k", "seed"),
+    "resources": ("processes", "download_retries", "download_timeout_s", "disk_reserve_mb"),
+}
 
 
 class ParamsError(ValueError):
@@ -30,11 +46,27 @@ def _fail(key: str, message: str) -> None:
     raise ParamsError(f"params.yaml: `{key}` {message}")
 
 
+def check_keys(node, where: str, allowed) -> None:
+    """`node` is a mapping with exactly the keys `allowed`: an unknown key is named with the closest
+    valid one (so a typo is reported as itself, not as the real key "missing"), then a missing key."""
+    if not isinstance(node, dict):
+        _fail(where, f"must be a mapping with the keys {list(allowed)}, got {node!r}")
+    prefix = f"{where}." if where else ""
+    for key in node:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f"did you mean `{close[0]}`?" if close else f"the keys here are {', '.join(allowed)}; remove it"
+            _fail(f"{prefix}{key}", f"is not a {'key' if where else 'section'}; {hint}")
+    for key in allowed:
+        if key not in node:
+            _fail(f"{prefix}{key}", "is missing; add it (params.yaml's comments and the README say what it means)")
+
+
 def _get(params: dict, dotted: str):
     node = params
     for name in dotted.split("."):
         if not isinstance(node, dict) or name not in node:
-            _fail(dotted, "is missing; add it (see the README for its meaning)")
+            _fail(dotted, "is missing; add it (params.yaml's comments and the README say what it means)")
         node = node[name]
     return node
 
@@ -76,21 +108,64 @@ def check_parts(params: dict, key: str) -> list[int]:
     return parts
 
 
+def check_dump(params: dict) -> None:
+    check_keys(params["dump"], "dump", KEYS["dump"])
+    value = _get(params, "dump.mirror")
+    if not isinstance(value, str) or not value.strip():
+        _fail("dump.mirror", f"must be a non-empty string, got {value!r}")
+    wiki = _get(params, "dump.wiki")
+    # A wiki's database name (enwiki, zh_yuewiki): it becomes a folder of the mirror's URL, so no paths.
+    if not isinstance(wiki, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", wiki):
+        _fail("dump.wiki", f"must be a wiki's database name such as \"enwiki\", got {wiki!r}")
+    date = str(_get(params, "dump.date"))
+    if not (date.isdigit() and len(date) == 8) and date != "latest":
+        _fail("dump.date", f"must be a dump date like \"20251101\" (or \"latest\"), got {date!r}")
+
+
+def check_data(params: dict) -> None:
+    check_keys(params["data"], "data", KEYS["data"])
+    parts = check_parts(params, "data.parts")
+    eval_parts = check_parts(params, "data.eval_parts")
+    missing = [p for p in eval_parts if p not in parts]
+    if missing:
+        _fail("data.eval_parts", f"names part(s) {missing} that `data.parts` {parts} does not select; "
+              "add them to data.parts or evaluate on selected parts")
+
+
+def check_extract(params: dict) -> None:
+    check_keys(params["extract"], "extract", KEYS["extract"])
+    _check_int(params, "extract.min_chars", 0)
+
+
+def check_tokenize(params: dict) -> None:
+    check_keys(params["tokenize"], "tokenize", KEYS["tokenize"])
+    _check_number(params, "tokenize.val_fraction", 0.0, 0.5)
+
+
+def check_resources(params: dict) -> None:
+    check_keys(params["resources"], "resources", KEYS["resources"])
+    _check_int(params, "resources.processes", 0)
+    _check_int(params, "resources.download_retries", 0)
+    _check_number(params, "resources.download_timeout_s", 1)
+    _check_int(params, "resources.disk_reserve_mb", 0)
+
+
 def check_model_args(params: dict) -> dict:
     """train.presets[train.preset] with train.model's overrides, checked; the GPTConfig fields."""
     presets = _get(params, "train.presets")
     preset = _get(params, "train.preset")
     if not isinstance(presets, dict) or not isinstance(preset, str) or preset not in presets:
-        _fail("train.preset", f"must name one of train.presets {sorted(presets or {})}, got {preset!r}")
-    if not isinstance(presets[preset], dict):
-        _fail(f"train.presets.{preset}", f"must be a mapping of model fields, got {presets[preset]!r}")
-    overrides = _get(params, "train.model") or {}
+        close = difflib.get_close_matches(str(preset), [str(name) for name in presets or {}], n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        _fail("train.preset", f"must name one of train.presets {sorted(presets or {})}, got {preset!r}{hint}")
+    for name, fields in presets.items():
+        check_keys(fields, f"train.presets.{name}", MODEL_FIELDS)
+    overrides = _get(params, "train.model")
+    overrides = {} if overrides is None else overrides
     if not isinstance(overrides, dict):
         _fail("train.model", f"must be a mapping of model fields to override, got {overrides!r}")
+    check_keys({**presets[preset], **overrides}, "train.model", MODEL_FIELDS)
     args = {**presets[preset], **overrides}
-    unknown, missing = sorted(set(args) - set(MODEL_FIELDS)), sorted(set(MODEL_FIELDS) - set(args))
-    if unknown or missing:
-        _fail("train.model", f"(with preset {preset!r}) has unknown fields {unknown} / lacks {missing}")
     where = {"train": {"model": args}}  # the merged fields, checked under the key a user edits
     for key in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
         _check_int(where, f"train.model.{key}", 1)
@@ -106,8 +181,8 @@ def check_model_args(params: dict) -> dict:
     return args
 
 
-def check_train_params(params: dict) -> dict:
-    """Validate the `train:` section; returns the resolved model args (preset + overrides)."""
+def check_train(params: dict) -> None:
+    check_keys(params["train"], "train", KEYS["train"])
     for key in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "checkpoint_interval",
                 "token_budget"):
         _check_int(params, f"train.{key}", 1)
@@ -125,10 +200,11 @@ def check_train_params(params: dict) -> dict:
     init_from = _get(params, "train.init_from")
     if not isinstance(init_from, str) or not init_from.strip():
         _fail("train.init_from", f"must be a checkpoint path (or checkpoints/{SCRATCH}), got {init_from!r}")
-    return check_model_args(params)
+    check_model_args(params)
 
 
-def check_evaluate_params(params: dict) -> None:
+def check_evaluate(params: dict) -> None:
+    check_keys(params["evaluate"], "evaluate", KEYS["evaluate"])
     for key, minimum in (("max_tokens", 1), ("batch_size", 1), ("sample_tokens", 0), ("top_k", 1), ("seed", 0)):
         _check_int(params, f"evaluate.{key}", minimum)
     temperature = _get(params, "evaluate.temperature")
@@ -141,32 +217,15 @@ def check_evaluate_params(params: dict) -> None:
         _fail("evaluate.prompts", f"must be a non-empty list of non-empty strings, got {prompts!r}")
 
 
+CHECKS = {"dump": check_dump, "data": check_data, "extract": check_extract, "tokenize": check_tokenize,
+          "train": check_train, "evaluate": check_evaluate, "resources": check_resources}
+
+
 def validate(params: dict) -> dict:
-    """Check every section; returns `params` unchanged."""
-    value = _get(params, "dump.mirror")
-    if not isinstance(value, str) or not value.strip():
-        _fail("dump.mirror", f"must be a non-empty string, got {value!r}")
-    wiki = _get(params, "dump.wiki")
-    # A wiki's database name (enwiki, zh_yuewiki): it becomes a folder of the mirror's URL, so no paths.
-    if not isinstance(wiki, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", wiki):
-        _fail("dump.wiki", f"must be a wiki's database name such as \"enwiki\", got {wiki!r}")
-    date = str(_get(params, "dump.date"))
-    if not (date.isdigit() and len(date) == 8) and date != "latest":
-        _fail("dump.date", f"must be a dump date like \"20251101\" (or \"latest\"), got {date!r}")
-    parts = check_parts(params, "data.parts")
-    eval_parts = check_parts(params, "data.eval_parts")
-    missing = [p for p in eval_parts if p not in parts]
-    if missing:
-        _fail("data.eval_parts", f"names part(s) {missing} that `data.parts` {parts} does not select; "
-              "add them to data.parts or evaluate on selected parts")
-    _check_int(params, "extract.min_chars", 0)
-    _check_number(params, "tokenize.val_fraction", 0.0, 0.5)
-    _check_int(params, "resources.processes", 0)
-    _check_int(params, "resources.download_retries", 0)
-    _check_number(params, "resources.download_timeout_s", 1)
-    _check_int(params, "resources.disk_reserve_mb", 0)
-    check_train_params(params)
-    check_evaluate_params(params)
+    """Check every section, in params.yaml's order; returns `params` unchanged."""
+    check_keys(params, "", KEYS)
+    for section in KEYS:
+        CHECKS[section](params)
     return params
 
 
@@ -182,10 +241,11 @@ def load_params(path: Path | str = PARAMS_FILE) -> dict:
     if not isinstance(params, dict):
         sys.exit(f"error: {path} must be a mapping of sections (dump, data, ...)")
     try:
-        params["dump"]["date"] = str(_get(params, "dump.date"))
-        return validate(params)
+        validate(params)
     except ParamsError as exc:
         sys.exit(f"error: {exc}")
+    params["dump"]["date"] = str(params["dump"]["date"])
+    return params
 
 
 def process_count(params: dict) -> int:

@@ -57,7 +57,7 @@ from tqdm import tqdm
 from batches import TrainWindows, eval_tokens, eval_windows, load_manifest, train_files
 from checkpoint import CheckpointError, load, nonfinite, save_atomic
 from model import GPT, GPTConfig, clean_state_dict
-from params import SCRATCH, check_model_args, load_params
+from params import SCRATCH, load_params
 
 LOG_FIELDS = ["step", "tokens", "lr", "train_loss", "val_loss"]
 
@@ -418,7 +418,7 @@ def main() -> None:
 
     params = load_params()  # checks every train.* key, and exits naming the key
     p = params["train"]
-    model_args = check_model_args(params)
+    model_args = {**p["presets"][p["preset"]], **(p["model"] or {})}  # the preset, with train.model's overrides
     if Path(p["init_from"]) != args.init:
         sys.exit(f"error: --init {args.init} differs from params.yaml train.init_from {p['init_from']!r}; "
                  "dvc.yaml passes ${train.init_from}")

@@ -15,6 +15,7 @@ sys.path.insert(0, str(SRC))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mirror_server import MirrorServer  # noqa: E402  (needs tests/ on sys.path)
+from workflow import TEST_PARAMS  # noqa: E402,F401  (the tests' own params.yaml)
 
 
 @pytest.fixture

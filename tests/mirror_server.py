@@ -14,7 +14,8 @@ class MirrorServer:
     Faults: ("cut", n) sends only the first n bytes of the body once, then closes the connection;
     ("stall", n) sends the first n bytes once, then nothing (the connection stays open) until the server
     stops; ("status", code, times) answers `code` that many times; ("corrupt",) flips one byte in every
-    answer. `requests` logs (path, Range header) of every request. A folder answers an index page of
+    answer. `requests` logs (path, Range header) of every request; `sent` counts the body bytes sent
+    per file name. A folder answers an index page of
     links, as Wikimedia's mirrors do. With `tls=(cert, key)` (PEM files) it serves HTTPS.
     """
 
@@ -22,6 +23,7 @@ class MirrorServer:
         self.root = Path(root)
         self.faults: dict[str, list] = {}
         self.requests: list[tuple[str, str | None]] = []
+        self.sent: dict[str, int] = {}
         self.overrides: dict[str, bytes] = {}
         self.stopping = threading.Event()  # ends stalls
         server = self
@@ -70,12 +72,14 @@ class MirrorServer:
                 payload = body[start:]
                 if fault and fault[0] in ("cut", "stall"):
                     server.faults.pop(name)
+                    server.sent[name] = server.sent.get(name, 0) + len(payload[: fault[1]])
                     self.wfile.write(payload[: fault[1]])
                     self.wfile.flush()
                     if fault[0] == "stall":
                         server.stopping.wait()
                     self.close_connection = True
                     return
+                server.sent[name] = server.sent.get(name, 0) + len(payload)
                 self.wfile.write(payload)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

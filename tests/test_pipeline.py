@@ -31,7 +31,7 @@ def project(tmp_path_factory):
 
 def test_first_version_runs_every_stage(project):
     output = dvc("repro", cwd=project)
-    assert ran(output) == {f"{stage}@1" for stage in PER_PART} | {"dataset", "train", "evaluate"}
+    assert ran(output) == {f"{stage}@1" for stage in PER_PART} | {"check", "dataset", "train", "evaluate"}
     m = metrics(project)
     assert m["val_loss"] > 0 and m["perplexity"] == pytest.approx(2.718281828 ** m["val_loss"], rel=1e-3)
     manifest = json.loads((project / "data" / "dataset.json").read_text())
@@ -48,7 +48,7 @@ def test_growing_runs_only_the_new_parts(project):
     set_params(project, data__parts=[1, 2, 3])
     output = dvc("repro", cwd=project)
     assert ran(output) == {f"{stage}@{part}" for stage in PER_PART for part in (2, 3)} | {
-        "dataset", "train", "evaluate"}
+        "check", "dataset", "train", "evaluate"}
     assert "Stage 'extract@1' didn't change, skipping" in output
     v3 = metrics(project)
     assert v3["dataset_tokens"] > 2 * v1["dataset_tokens"]
@@ -75,6 +75,6 @@ def test_shrinking_restores_from_run_cache(project):
     assert sorted(p.name for p in (project / "data" / "tokens").iterdir()) == ["1"]
     # The version is exactly the first one again (DVC keeps lock entries of removed stages, dvc #5293).
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    for stage in ("download@1", "extract@1", "tokenize@1", "dataset", "train", "evaluate"):
+    for stage in ("check", "download@1", "extract@1", "tokenize@1", "dataset", "train", "evaluate"):
         assert lock[stage] == v1_lock[stage], stage
     assert "Data and pipelines are up to date." in dvc("status", cwd=project)

@@ -11,7 +11,7 @@ import socket
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, SAMPLE_DUMP
+from conftest import REPO, SAMPLE_DUMP, TEST_PARAMS
 
 from dataset import build_manifest, prune_unselected
 from params import ParamsError, validate
@@ -112,7 +112,7 @@ def test_manifest_counts_parts_and_prunes_unselected(tmp_path):
     ("eval_parts", [2], r"`data.eval_parts` names part\(s\) \[2\] that `data.parts` \[1\] does not select"),
 ])
 def test_params_errors_name_the_key(key, value, message):
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = yaml.safe_load(TEST_PARAMS.read_text())
     params["data"][key] = value
     with pytest.raises(ParamsError, match=message):
         validate(params)

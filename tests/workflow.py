@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+TEST_PARAMS = REPO / "tests" / "params.yaml"  # the tests' own: never the project's params.yaml
 PER_PART = ("download", "extract", "tokenize")
 # Small training for the tests: the wiring is under test here, not the model.
 QUICK_TRAIN = {"token_budget": 2048, "batch_size": 4, "grad_accum": 1, "eval_interval": 8, "eval_iters": 2,
@@ -58,16 +59,32 @@ def set_params(repo: Path, **changes) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+# What a fresh clone holds that the tests need: the code, the wiring and the committed sample. Never
+# the working params.yaml, dvc.lock, .dvc/config (a remote), data/ outputs, models/ or checkpoints a
+# user made: tests pass in a clone where the user grew the dataset, warm-started and pushed.
+CLONED = ("src/", "data/mirror/", "dvc.yaml", ".dvcignore", ".gitignore", "checkpoints/scratch")
+DVC_CONFIG = """[core]
+    analytics = false
+    check_update = false
+[cache]
+    type = "hardlink,symlink"
+"""
+
+
 def make_clone(tmp: Path, quick_train: bool = True) -> Path:
-    """A git repo holding the project's files as a user's fresh clone would (the working tree's)."""
+    """A git repo holding the project's code and the tests' own params.yaml, as a fresh clone would."""
     repo = tmp / "project"
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout
     for name in filter(None, listed.split("\0")):
         source = REPO / name
-        if source.is_file():
+        if source.is_file() and any(name == keep or name.startswith(keep) for keep in CLONED if keep):
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / name)
+    shutil.copy2(TEST_PARAMS, repo / "params.yaml")
+    (repo / ".dvc").mkdir()
+    (repo / ".dvc" / "config").write_text(DVC_CONFIG)
+    (repo / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
     run(["git", "init", "-q", "-b", "main"], repo)
     if quick_train:
         set_params(repo, train__model={**QUICK_MODEL},

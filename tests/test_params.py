@@ -1,0 +1,60 @@
+"""src/params.py: every key of every section is known, typed and in range; a typo is named as itself."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from conftest import TEST_PARAMS
+
+from model import GPTConfig
+from params import KEYS, MODEL_FIELDS, ParamsError, validate
+
+GOOD = yaml.safe_load(TEST_PARAMS.read_text())
+
+
+def check(edit) -> str:
+    params = copy.deepcopy(GOOD)
+    edit(params)
+    with pytest.raises(ParamsError) as error:
+        validate(params)
+    return str(error.value)
+
+
+def test_the_tests_params_are_valid_and_complete():
+    assert validate(copy.deepcopy(GOOD)) is not None
+    assert set(GOOD) == set(KEYS) and all(set(GOOD[s]) == set(KEYS[s]) for s in KEYS)
+
+
+def test_params_knows_every_model_field():
+    assert set(MODEL_FIELDS) == set(GPTConfig.__dataclass_fields__)
+
+
+def test_an_extra_misspelt_key_is_refused_with_the_closest_valid_one():
+    message = check(lambda p: p["train"].update(warmup_iter=10))
+    assert message == "params.yaml: `train.warmup_iter` is not a key; did you mean `warmup_iters`?"
+
+
+def test_a_misspelt_key_in_place_of_a_real_one_is_named_as_itself_not_as_the_real_one_missing():
+    def rename(p):
+        p["evaluate"]["max_token"] = p["evaluate"].pop("max_tokens")
+    assert check(rename) == "params.yaml: `evaluate.max_token` is not a key; did you mean `max_tokens`?"
+
+
+def test_a_key_with_no_close_match_lists_the_section_keys():
+    message = check(lambda p: p["extract"].update(colour="blue"))
+    assert message == "params.yaml: `extract.colour` is not a key; the keys here are min_chars; remove it"
+
+
+def test_a_missing_key_and_a_misspelt_section_are_named():
+    assert "`tokenize.val_fraction` is missing" in check(lambda p: p["tokenize"].pop("val_fraction"))
+    message = check(lambda p: p.update(trian=p.pop("train")))
+    assert message == "params.yaml: `trian` is not a section; did you mean `train`?"
+
+
+def test_model_fields_and_presets_are_checked_by_name():
+    assert "`train.presets.tiny.n_embed` is not a key; did you mean `n_embd`?" in check(
+        lambda p: p["train"]["presets"]["tiny"].update(n_embed=64))
+    assert "`train.preset` must name one of train.presets ['gpt2-124m', 'tiny'], got 'tiyn'; did you mean `tiny`?" in \
+        check(lambda p: p["train"].update(preset="tiyn"))
