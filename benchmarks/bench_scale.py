@@ -255,6 +255,7 @@ def main() -> None:
         set_params(clones[name], dump__mirror=str(mirror), resources__processes=0)
         commit(clones[name], "the big mirror")
 
+    load_before = open("/proc/loadavg").read().split()[0]
     rows = []
     set_params(clones["grow"], data__parts=[1])
     first_s, first, _ = bench.dvc(clones["grow"], "repro")
@@ -272,10 +273,12 @@ def main() -> None:
     assert "up to date" in status_out and not noop, (status_out, noop)
 
     print(f"\nbench_scale: {args.parts} parts of {args.xml_mb:,} MB of XML; {os.cpu_count()} cores; "
-          f"load before: {open('/proc/loadavg').read().split()[0]}")
-    print(f"\n{'stage (run B)':<16}{'seconds':>9}{'peak RSS, tree':>16}{'largest process':>17}")
-    for stage in scratch:
-        print(f"{stage['stage']:<16}{stage['seconds']:9.1f}{stage['tree_mb']:13.0f} MB{stage['process_mb']:14.0f} MB")
+          f"1-minute load average {load_before} before the runs, {open('/proc/loadavg').read().split()[0]} after")
+    for label, _, stages in rows:
+        print(f"\n{label:<28}{'seconds':>9}{'peak RSS, tree':>16}{'largest process':>17}")
+        for stage in stages:
+            print(f"  {stage['stage']:<26}{stage['seconds']:9.1f}{stage['tree_mb']:13.0f} MB"
+                  f"{stage['process_mb']:14.0f} MB")
     print(f"\n{'dvc repro':<34}{'wall s':>8}{'stages s':>10}{'DVC share':>11}")
     for label, seconds, stages in rows:
         inside = sum(s["seconds"] for s in stages)
