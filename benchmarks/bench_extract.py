@@ -55,7 +55,7 @@ WORD = re.compile(r"\w+")
 def build_input(source: Path, out_dir: Path, min_mb: float) -> Path:
     """A single-stream bz2 dump of >= min_mb MB of XML: the source pages repeated, ids made unique."""
     xml = "".join(bz2.decompress(path.read_bytes()).decode("utf-8")
-                  for path in sorted(source.glob("*.bz2")))
+                  for path in sorted(source.glob("*-pages-articles[0-9]*.xml-p*.bz2")))
     header = xml[:xml.index("<page>")]
     header = header[:header.index("</siteinfo>") + len("</siteinfo>")] + "\n"
     pages = re.findall(r"<page>.*?</page>\n", xml, re.DOTALL)

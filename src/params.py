@@ -153,6 +153,7 @@ def validate(params: dict) -> dict:
     date = str(_get(params, "dump.date"))
     if not (date.isdigit() and len(date) == 8) and date != "latest":
         _fail("dump.date", f"must be a dump date like \"20251101\" (or \"latest\"), got {date!r}")
+    _check_choice(params, "dump.format", ("multistream", "single"))
     parts = check_parts(params, "data.parts")
     eval_parts = check_parts(params, "data.eval_parts")
     missing = [p for p in eval_parts if p not in parts]
