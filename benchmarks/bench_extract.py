@@ -2,7 +2,7 @@
 
 Usage (from the repository root; about 10 minutes on 2 cores; needs PyPI for wikiextractor):
     python benchmarks/bench_extract.py [--mb 180] [--processes 1 2] [--repeat 2]
-                                       [--source data/mirror/enwiki/20251101] [--project-gb 20]
+                                       [--source data/mirror/enwiki/20251101] [--project-gb 25]
 
 Builds a >= `--mb` MB XML dump by repeating the sample mirror's pages with fresh page ids, twice: as
 one bz2 stream (`pages-articles`) and as Wikimedia's multistream file with its index (streams of 100
@@ -209,8 +209,8 @@ def main() -> None:
                         help="worker processes for the unpinned runs")
     parser.add_argument("--repeat", type=int, default=2, help="runs per tool and setting; best counts")
     parser.add_argument("--source", type=Path, default=REPO / "data/mirror/enwiki/20251101")
-    parser.add_argument("--project-gb", type=float, default=20,
-                        help="GB of XML to project the stage's time for (enwiki parts 1-10: ~20)")
+    parser.add_argument("--project-gb", type=float, default=25,
+                        help="GB of XML to project the stage's time for (enwiki parts 1-10: ~25, estimated)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench_extract_") as tmp:

@@ -47,6 +47,7 @@ class Progress:
         self.started = self.last_time = time.monotonic()
         self.last_done = 0
         terminal = on_terminal() if terminal is None else terminal
+        tqdm.monitor_interval = 0  # no monitor thread: extract forks its workers while a bar is shown
         self.bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1000,
                         mininterval=0.5, file=sys.stderr, dynamic_ncols=True) if terminal else None
 

@@ -133,3 +133,14 @@ def test_multistream_without_its_index_or_job_says_which_format_to_use(http_mirr
     with pytest.raises(MirrorError, match="no jobs.articlesmultistreamdump.files.*dump.format: single"):
         resolve_part(http_mirror.url, WIKI, DATE, 2, 5, "multistream")
     assert resolve_part(http_mirror.url, WIKI, DATE, 2, 5, "single")[1][0].name.endswith("articles2.xml-p330p572.bz2")
+
+
+def test_progress_counts_every_byte_once_across_a_resume(http_mirror, tmp_path):
+    from progress import Progress
+    name = "enwiki-20251101-pages-articles-multistream1.xml-p10p325.bz2"
+    http_mirror.faults[name] = ["cut", 100_000]
+    base, files = resolve_part(http_mirror.url, WIKI, DATE, 1, 5, "multistream")
+    progress = Progress("download@1", sum(f.size for f in files), terminal=False)
+    download_part(base, files, tmp_path / "out", retries=2, timeout=5, progress=progress)
+    assert [rng for path, rng in http_mirror.requests if path.endswith(name)] == [None, "bytes=100000-"]
+    assert progress.done == progress.total == sum((tmp_path / "out" / f.name).stat().st_size for f in files)
