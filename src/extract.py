@@ -311,10 +311,11 @@ def clean_streams(run: tuple[str, list[int]]) -> tuple[bytes, Counter]:
             data = f.read(bounds[-1] - bounds[0])
         if len(data) != bounds[-1] - bounds[0]:
             raise EOFError(f"the file ends at byte {bounds[0] + len(data):,}, before {bounds[-1]:,}")
-        # indexed_bzip2 in this thread decodes ~25% faster than the bz2 module; it reads the run's
-        # streams one after the other (Python's bz2 would need one decompressor per stream).
-        with indexed_bzip2.IndexedBzip2File(io.BytesIO(data), parallelization=1) as raw:
-            xml = raw.read()
+        # The bz2 module, one decompressor per stream. (indexed_bzip2 decodes ~25% faster, but each
+        # file object it opens keeps ~2 MB after closing: memory would grow with the part's size.)
+        view = memoryview(data)
+        xml = b"".join(decompress_streams(view[start - bounds[0]:end - bounds[0]])
+                       for start, end in zip(bounds, bounds[1:]))
         counts["xml_bytes"] = len(xml)
         counts["bz2_bytes"] = len(data)
         body = xml.rstrip()
