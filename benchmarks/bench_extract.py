@@ -17,7 +17,7 @@ Checks that every run of ours wrote the same bytes. Prints a table: MB of XML pe
 second), peak RSS of the process tree and of its biggest process; junk per MB of output (markup left
 over: {{ }} [[ ]] {| |} <ref thumb| Category:, HTML tags, entities, formula_1/codice_1 placeholders)
 and the share of wikiextractor's sentences (>= 40 chars) that our text contains; and a projection
-to `--project-gb` GB of XML on 8 and 16 cores (Amdahl's law fitted to the 1- and 2-process speeds).
+to `--project-gb` GB of XML on 8 and 16 cores.
 """
 
 from __future__ import annotations
@@ -302,14 +302,21 @@ def main() -> None:
                 scaling = speed[tool, "2 proc"] / speed[tool, "1 proc"]
                 print(f"{tool}: 2 vs 1 process(es) x{scaling:.2f}"
                       + ("  (goal: >= 1.8x)" if tool == "ours multistream" else ""))
-            print(f"\nprojection, {args.project_gb:g} GB of XML (Amdahl's law fitted to the 1- and 2-process "
-                  "speeds above; ours multistream has no serial reader, so its fit is nearly linear):")
+            print(f"\nprojection, {args.project_gb:g} GB of XML. Ours multistream has no serial reader (the "
+                  "stage's own process only writes; ~6% of the CPU): N x its MB per CPU-second at 1 process. "
+                  "The others: Amdahl's law fitted to their 1- and 2-process speeds.")
             for cores in (8, 16):
                 cells = []
                 for tool in ("ours multistream", "ours single", "wikiextractor"):
-                    rate = amdahl(speed[tool, "1 proc"], speed[tool, "2 proc"], cores)
+                    if tool == "ours multistream":
+                        rate = cores * efficiency[tool, "1 proc"]
+                    else:
+                        rate = amdahl(speed[tool, "1 proc"], speed[tool, "2 proc"], cores)
                     cells.append(f"{tool} {rate:.0f} MB/s, {args.project_gb * 1e3 / rate / 60:.0f} min")
                 print(f"  {cores} cores: " + "; ".join(cells))
+            if max(os.getloadavg()[1], 0) > (os.cpu_count() or 1):
+                print(f"  (the machine was busy: load average {os.getloadavg()[1]:.1f} on {os.cpu_count()} "
+                      "CPUs; the 2-process figures measure that contention more than the tools)")
         print(f"\narticles: ours {len(ours_docs):,} ({ours_chars / 1e6:.1f} M chars), "
               f"wikiextractor {len(theirs_docs):,} ({theirs_chars / 1e6:.1f} M chars)")
         print(f"junk per MB of output: ours {ours_junk:.1f}, wikiextractor {theirs_junk:.1f}")
