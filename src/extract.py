@@ -52,8 +52,9 @@ CHUNK_CHARS = 1_000_000
 # A worker's run of streams (multistream parts): about this many bytes of bz2 (~4 MB of XML, ~15
 # streams of 100 pages on enwiki), read, decompressed and cleaned by the worker alone.
 TASK_BZ2_BYTES = 1 << 20
-# Tasks in flight per worker: bounds memory (a few MB each, in the worker and in its answer).
-CHUNKS_IN_FLIGHT = 3
+# Tasks in flight per worker: one running, one queued. Answers wait in this process until their turn
+# (~1.6 MB of JSON each), so this bounds its memory: ~50 MB of them with 16 processes.
+CHUNKS_IN_FLIGHT = 2
 # Output gzip members hold this many bytes of JSON lines each: fixed offsets of the text, so the bytes
 # depend on the text alone (a member per chunk would depend on how the pages were grouped).
 GZIP_BLOCK = 4 << 20
