@@ -26,7 +26,7 @@ PASSED = "params.yaml and the dump's parts on the mirror passed src/check.py\n"
 def check_mirror(dump: dict, parts: list[int], timeout: float) -> None:
     """Every part of `parts` is on the mirror with files that can be verified (raises MirrorError)."""
     for part in parts:
-        resolve_part(dump["mirror"], dump["wiki"], dump["date"], part, timeout)
+        resolve_part(dump["mirror"], dump["wiki"], dump["date"], part, timeout, dump["format"])
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ retried `resources.download_retries` times with backoff, resuming where the byte
 certificate that does not verify, HTTP 4xx and a failed write to the local disk stop at once (the bytes
 already fetched are kept for the next run). Before any byte is written, the disk must hold what is
 left to fetch plus `resources.disk_reserve_mb` (src/preflight.py).
-Prints: `part 1: 1 file(s), 308,689 bytes (308,689 fetched, 0 from DVC's cache), 0.1 s (2.9 MB/s)`.
+Shows progress (MB, rate, ETA; plain lines when not on a terminal: src/progress.py), then prints
+`part 1: 1 file(s), 308,689 bytes (308,689 fetched, 0 from DVC's cache), 0.1 s (2.9 MB/s)`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pathlib import Path
 from mirror import DumpFile, MirrorError, is_url, resolve_part
 from params import load_params
 from preflight import DiskSpaceError, check_space, download_need
+from progress import Progress
 from runlog import record
 
 PARTIAL_DIR = Path("data/.downloads")
@@ -70,7 +72,7 @@ def verify(path: Path, expected: DumpFile) -> str | None:
     return None
 
 
-def append_from(stream, partial: Path) -> None:
+def append_from(stream, partial: Path, progress: Progress | None = None) -> None:
     """Copy `stream` to the end of `partial`. Read errors (the network's) propagate as they are; a
     failed write (our disk's) becomes LocalWriteError, keeping the bytes written so far."""
     # read1: the bytes that have arrived, so a read that then times out loses none of them
@@ -86,15 +88,17 @@ def append_from(stream, partial: Path) -> None:
                         f"cannot write {partial}: {exc.strerror or exc}; the {dst.tell():,} bytes already "
                         "there are kept: free space on that disk and run the stage again to resume"
                     ) from exc
+            if progress is not None:
+                progress.update(len(block))
 
 
-def fetch_once(source: str, partial: Path, timeout: float) -> None:
+def fetch_once(source: str, partial: Path, timeout: float, progress: Progress | None = None) -> None:
     """Append the bytes `partial` lacks from `source` (a URL or a local path)."""
     have = partial.stat().st_size if partial.exists() else 0
     if not is_url(source):
         with open(source, "rb") as src:
             src.seek(have)
-            append_from(src, partial)
+            append_from(src, partial, progress)
         return
     request = urllib.request.Request(source, headers={"User-Agent": "wikigrow-download"})
     if have:
@@ -108,22 +112,26 @@ def fetch_once(source: str, partial: Path, timeout: float) -> None:
     with response:
         if have and response.status != 206:  # the server ignored Range: start over
             partial.unlink()
-        append_from(response, partial)
+        append_from(response, partial, progress)
         # http.client ends a body quietly when the connection drops early; what is missing tells.
         missing = getattr(response, "length", None)  # HTTP only; file:// answers have no length
         if missing:
             raise ConnectionError(f"connection closed with {missing:,} bytes still to come")
 
 
-def download_file(base: str, expected: DumpFile, dest: Path, retries: int, timeout: float) -> None:
+def download_file(base: str, expected: DumpFile, dest: Path, retries: int, timeout: float,
+                  progress: Progress | None = None) -> None:
     """Fetch one file into `dest`, resuming and retrying; a bad file is deleted and fetched once more."""
     source = f"{base}/{expected.name}"
     PARTIAL_DIR.mkdir(parents=True, exist_ok=True)
     partial = PARTIAL_DIR / expected.name
+    before = progress.done if progress is not None else 0  # bytes of the part's earlier files
     for attempt in range(2):  # the second attempt follows a failed verification
         for retry in range(retries + 1):
+            if progress is not None:  # a resumed file starts where its bytes stopped
+                progress.update_to(before + (partial.stat().st_size if partial.exists() else 0))
             try:
-                fetch_once(source, partial, timeout)
+                fetch_once(source, partial, timeout, progress)
                 break
             except urllib.error.HTTPError as exc:
                 if exc.code < 500:
@@ -187,7 +195,7 @@ def take_from_cache(cache: Path | None, expected: DumpFile, dest: Path) -> bool:
 
 
 def download_part(base: str, files: list[DumpFile], out: Path, retries: int, timeout: float,
-                  cache: Path | None = None) -> tuple[int, int]:
+                  cache: Path | None = None, progress: Progress | None = None) -> tuple[int, int]:
     """Every file of a part into `out` (created whole: a temp folder renamed at the end), from DVC's
     cache where it holds them, else from the mirror. Returns (bytes in `out`, bytes fetched)."""
     staging = out.with_name(out.name + ".tmp")
@@ -197,9 +205,12 @@ def download_part(base: str, files: list[DumpFile], out: Path, retries: int, tim
     try:
         for expected in files:
             if take_from_cache(cache, expected, staging / expected.name):
-                cached += (staging / expected.name).stat().st_size
+                taken = (staging / expected.name).stat().st_size
+                cached += taken
+                if progress is not None:
+                    progress.update(taken)
             else:
-                download_file(base, expected, staging / expected.name, retries, timeout)
+                download_file(base, expected, staging / expected.name, retries, timeout, progress)
     except BaseException:
         # verified files go back to the partial folder: the next run finds them whole, fetches nothing
         for done in staging.iterdir():
@@ -222,7 +233,7 @@ def main() -> None:
     started = time.time()
     try:
         base, files = resolve_part(dump["mirror"], dump["wiki"], dump["date"], args.part,
-                                   resources["download_timeout_s"])
+                                   resources["download_timeout_s"], dump["format"])
         cache = dvc_cache_dir()
         # what DVC's cache holds is not fetched, so it needs no room
         to_fetch = [f for f in files if cache_object(cache, f) is None]
@@ -231,8 +242,13 @@ def main() -> None:
             print(f"download@{args.part}: the mirror lists no sizes; the disk space is not checked", file=sys.stderr)
         else:
             check_space(PARTIAL_DIR, need, resources["disk_reserve_mb"], f"part {args.part}'s download")
-        size, fetched = download_part(base, files, args.out, resources["download_retries"],
-                                      resources["download_timeout_s"], cache)
+        sizes = [f.size for f in files]
+        progress = Progress(f"download@{args.part}", None if None in sizes else sum(sizes))
+        try:
+            size, fetched = download_part(base, files, args.out, resources["download_retries"],
+                                          resources["download_timeout_s"], cache, progress)
+        finally:
+            progress.close()
     except (MirrorError, DownloadError, DiskSpaceError) as exc:
         sys.exit(f"error: download@{args.part}: {exc}")
     seconds = time.time() - started

@@ -3,25 +3,30 @@
 Usage (from the repository root):
     python src/extract.py --dump data/dump/1 --out data/text/1.jsonl.gz --stats data/text/1.stats.json
 
-Reads every `*.bz2` file in `--dump` (in order of first page id), keeps articles (namespace 0, not a
+Reads the part's `*.bz2` files in `--dump` (in order of first page id), keeps articles (namespace 0, not a
 redirect, wikitext, not a disambiguation page, at least `extract.min_chars` characters once cleaned)
 and writes one line per article, in dump order:
     {"id": "12", "url": "https://en.wikipedia.org/wiki?curid=12", "title": "Anarchism", "text": "..."}
 `--stats` gets the counts: pages seen, articles kept, pages dropped per reason, MB of XML, characters.
-Prints one closing line (here for part 1 of the sample mirror):
+Prints progress (bz2 MB read, rate, ETA: src/progress.py) and one closing line, here for part 1 of
+the sample mirror:
     extract: 11 articles, 453,500 chars, 63 skipped, 0.6 s, 1.9 MB/s of XML
 
-The bz2 stream is decompressed by indexed_bzip2 (in parallel threads beyond two workers) and parsed
-by one streaming parser in this process; cleaning runs in `resources.processes` worker processes,
-fed through a bounded queue, so memory stays flat whatever the size of the part. The output is byte-identical for the same input
-whatever the number of processes: each chunk of pages becomes one gzip member (mtime 0), and chunk
-boundaries depend on the input alone.
+Multistream parts (`...-multistreamN.xml-...bz2` with its `-multistream-indexN.txt-...bz2`): the
+index gives every bz2 stream's offset, so each of `resources.processes` workers reads, decompresses,
+parses and cleans its own runs of streams; nothing is done by a single reader, and the stage scales with
+the processes. Single-stream parts: indexed_bzip2 decompresses the stream (in parallel threads beyond
+two workers) into one streaming parser in this process, which feeds chunks of pages to the workers.
+Either way at most CHUNKS_IN_FLIGHT tasks per worker are queued, so memory stays flat whatever the
+size of the part, and the output is byte-identical whatever the format and the number of processes:
+articles come out in dump order and are cut into gzip members (mtime 0) at fixed offsets of the text.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
+import bz2
+import io
 import json
 import multiprocessing
 import re
@@ -35,24 +40,30 @@ from pathlib import Path
 import indexed_bzip2
 from isal import igzip
 from lxml import etree
-from tqdm import tqdm
 
 import wikitext
 from params import load_params, process_count
 from preflight import DiskSpaceError, check_space, extract_need
+from progress import Progress
 
-# A chunk of pages sent to a worker holds about this many characters of wikitext: big enough that
-# pickling and gzip headers cost little, small enough to keep every worker busy. It fixes the gzip
-# member boundaries, so it must not depend on the number of processes.
+# A chunk of pages sent to a worker (single-stream parts) holds about this many characters of
+# wikitext: big enough that pickling costs little, small enough to keep every worker busy.
 CHUNK_CHARS = 1_000_000
-# Chunks in flight per worker: bounds memory (about this many x CHUNK_CHARS x processes, a few MB each).
-CHUNKS_IN_FLIGHT = 3
+# A worker's run of streams (multistream parts): about this many bytes of bz2 (~4 MB of XML, ~15
+# streams of 100 pages on enwiki), read, decompressed and cleaned by the worker alone.
+TASK_BZ2_BYTES = 1 << 20
+# Tasks in flight per worker: one running, one queued. Answers wait in this process until their turn
+# (~1.6 MB of JSON each), so this bounds its memory: ~50 MB of them with 16 processes.
+CHUNKS_IN_FLIGHT = 2
+# Output gzip members hold this many bytes of JSON lines each: fixed offsets of the text, so the bytes
+# depend on the text alone (a member per chunk would depend on how the pages were grouped).
+GZIP_BLOCK = 4 << 20
 # ISA-L's gzip (isal), level 2: plain gzip, 12% bigger than zlib's level 6 at a sixteenth of its time
 # (25.7 MB of JSON -> 10.6 MB in 0.10 s; zlib: 11.1 MB in 0.37 s at level 1, 9.4 MB in 1.6 s at 6).
 GZIP_LEVEL = 2
-READ_BUFFER = 1 << 20
 PART_FILE = re.compile(r"-p(\d+)p(\d+)\.bz2$")
 REASONS = ("namespace", "redirect", "not_wikitext", "disambiguation", "too_short", "error")
+MULTISTREAM, MULTISTREAM_INDEX = "-pages-articles-multistream", "-pages-articles-multistream-index"
 
 
 class DumpError(Exception):
@@ -70,6 +81,31 @@ def dump_files(dump_dir: Path) -> list[Path]:
     return sorted(files, key=first_page)
 
 
+def multistream_pairs(files: list[Path]) -> list[tuple[Path, Path]] | None:
+    """[(multistream dump, its index)] when `files` are a multistream part, None for a single-stream one.
+
+    Raises DumpError when an index lacks its dump or the reverse, or both formats are mixed.
+    """
+    indexes = {path.name: path for path in files if MULTISTREAM_INDEX in path.name}
+    dumps = [path for path in files if path.name not in indexes]
+    multistream = [path for path in dumps if MULTISTREAM in path.name]
+    if not indexes and not multistream:
+        return None
+    if len(multistream) != len(dumps):
+        raise DumpError(f"{files[0].parent}: holds both single-stream and multistream files; run the "
+                        "download stage again")
+    pairs = []
+    for path in multistream:
+        index = re.sub(r"-multistream(\d+)\.xml-", r"-multistream-index\1.txt-", path.name)
+        if index not in indexes:
+            raise DumpError(f"{path}: its index {index} is missing; run the download stage again")
+        pairs.append((path, indexes.pop(index)))
+    if indexes:
+        raise DumpError(f"{', '.join(map(str, indexes.values()))}: an index without its dump; run the "
+                        "download stage again")
+    return pairs
+
+
 def article_url(base: str, page_id: str) -> str:
     """Siteinfo's base ("https://en.wikipedia.org/wiki/Main_Page") -> the page's curid URL."""
     match = re.match(r"(\w+:)?//[^/]+", base)
@@ -81,12 +117,12 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def iter_pages(stream, counts: Counter):
+def iter_pages(stream, counts: Counter, base: str = ""):
     """Yield (id, url, title, wikitext, timestamp) for every article page of an XML dump stream.
 
-    Counts the pages it skips (other namespaces, redirects, non-wikitext) in `counts`.
+    Counts the pages it skips (other namespaces, redirects, non-wikitext) in `counts`. `base` is the
+    siteinfo's base URL when the stream has no siteinfo (a run of multistream streams).
     """
-    base = ""
     parser = etree.iterparse(stream, events=("end",), tag=("{*}page", "{*}base"), huge_tree=True,
                              resolve_entities=False, no_network=True, remove_comments=True)
     doctype = None
@@ -134,8 +170,10 @@ def decompression_threads(processes: int) -> int:
 
 
 def iter_chunks(files: list[Path], processes: int, counts: Counter):
-    """Article pages of every file, grouped in chunks of about CHUNK_CHARS characters."""
-    chunk, size = [], 0
+    """Article pages of every single-stream file, grouped in chunks of about CHUNK_CHARS characters.
+
+    Keeps counts["bz2_done"] at the compressed bytes read so far (for progress)."""
+    chunk, size, done = [], 0, 0
     for path in files:
         try:
             with indexed_bzip2.open(str(path), parallelization=decompression_threads(processes)) as raw:
@@ -143,21 +181,92 @@ def iter_chunks(files: list[Path], processes: int, counts: Counter):
                     chunk.append(page)
                     size += len(page[3])
                     if size >= CHUNK_CHARS:
+                        counts["bz2_done"] = done + raw.tell_compressed() // 8
                         yield chunk
                         chunk, size = [], 0
                 counts["xml_bytes"] += raw.tell()
         except (etree.XMLSyntaxError, OSError, RuntimeError, ValueError) as exc:
             raise DumpError(f"{path}: cannot read to the end (truncated or corrupt?): {exc}") from exc
+        done += path.stat().st_size
+        counts["bz2_done"] = done
     if chunk:
         yield chunk
 
 
+def read_index(path: Path) -> tuple[list[int], int]:
+    """A multistream index (`OFFSET:PAGE_ID:TITLE` lines, bz2) -> (stream offsets in order, pages listed)."""
+    offsets: list[int] = []
+    pages = 0
+    try:
+        with bz2.open(path, "rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                offset = line.split(b":", 1)[0]
+                if not offset.isdigit():
+                    raise ValueError(f"line {number} is not OFFSET:PAGE_ID:TITLE: {line[:200]!r}")
+                pages += 1
+                if not offsets or int(offset) != offsets[-1]:
+                    offsets.append(int(offset))
+    except (OSError, EOFError, ValueError) as exc:
+        raise DumpError(f"{path}: cannot read the index (truncated or corrupt?): {exc}") from exc
+    if offsets != sorted(set(offsets)) or not offsets:
+        raise DumpError(f"{path}: its stream offsets are not increasing (or it is empty); download it again")
+    return offsets, pages
+
+
+def read_header(path: Path, size: int) -> tuple[bytes, str, int]:
+    """The first stream of a multistream dump (`<mediawiki>` and siteinfo) -> (the XML up to and with the
+    `<mediawiki ...>` start tag, to put before each run of pages; the siteinfo's base URL; its length)."""
+    with open(path, "rb") as f:
+        xml = decompress_streams(f.read(size))
+    start = re.search(rb"<mediawiki\b[^>]*>", xml)
+    if start is None or b"<page>" in xml:
+        raise ValueError("its first bz2 stream is not a <mediawiki> header")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    root = etree.fromstring(xml + b"</mediawiki>", parser)
+    doctype = root.getroottree().docinfo.doctype
+    if doctype:  # as in iter_pages: entities a DTD declares would never be resolved
+        raise ValueError(f"it declares a document type ({doctype[:200]}); a Wikimedia dump has none, and "
+                         "its entities are never resolved: refusing the file")
+    base = root.find("{*}siteinfo/{*}base")
+    return xml[:start.end()], (base.text or "") if base is not None else "", len(xml)
+
+
+def decompress_streams(data: bytes) -> bytes:
+    """Every complete bz2 stream in `data`, decompressed and joined; an incomplete one is an error."""
+    out = []
+    while data:
+        decompressor = bz2.BZ2Decompressor()
+        out.append(decompressor.decompress(data))
+        if not decompressor.eof:
+            raise EOFError("a bz2 stream ends before its end-of-stream marker")
+        data = decompressor.unused_data
+    return b"".join(out)
+
+
+def stream_runs(path: Path, offsets: list[int], size: int) -> list[tuple[str, list[int]]]:
+    """The page streams of a multistream dump, grouped into runs of about TASK_BZ2_BYTES: a run is
+    (path, [start of each stream..., end of the last]); the last run ends at the end of the file, so it
+    also holds the closing `</mediawiki>` stream."""
+    if offsets[-1] >= size:
+        raise DumpError(f"{path}: its index points past the end of the file ({offsets[-1]:,} >= {size:,} "
+                        "bytes): truncated? download it again")
+    bounds = offsets + [size]
+    runs, first = [], 0
+    for i in range(1, len(bounds)):
+        if bounds[i] - bounds[first] >= TASK_BZ2_BYTES or i == len(bounds) - 1:
+            runs.append((str(path), bounds[first:i + 1]))
+            first = i
+    return runs
+
+
 _MIN_CHARS = 0
+_PROLOG = b""
+_BASE = ""
 
 
-def _init_worker(min_chars: int) -> None:
-    global _MIN_CHARS
-    _MIN_CHARS = min_chars
+def _init_worker(min_chars: int, prolog: bytes = b"", base: str = "") -> None:
+    global _MIN_CHARS, _PROLOG, _BASE
+    _MIN_CHARS, _PROLOG, _BASE = min_chars, prolog, base
 
 
 def _revision_date(timestamp: str) -> tuple[int, int, int] | None:
@@ -168,9 +277,9 @@ def _revision_date(timestamp: str) -> tuple[int, int, int] | None:
         return None
 
 
-def clean_chunk(chunk: list[tuple]) -> tuple[bytes, Counter]:
-    """Worker: a chunk of pages -> (one gzip member of JSON lines, counts)."""
-    counts: Counter = Counter()
+def clean_chunk(chunk, counts: Counter | None = None) -> tuple[bytes, Counter]:
+    """Worker: pages -> (their articles as JSON lines, UTF-8; counts)."""
+    counts = Counter() if counts is None else counts
     lines = []
     for page_id, url, title, text, timestamp in chunk:
         try:
@@ -188,58 +297,115 @@ def clean_chunk(chunk: list[tuple]) -> tuple[bytes, Counter]:
         counts["chars"] += len(cleaned)
         lines.append(json.dumps({"id": page_id, "url": url, "title": title, "text": cleaned},
                                 ensure_ascii=False))
-    if not lines:
-        return b"", counts
-    data = ("\n".join(lines) + "\n").encode("utf-8")
-    return igzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0), counts
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b"", counts
 
 
-def _cleaned_in_pool(chunks, min_chars: int, processes: int):
-    """(gzip member, counts) of every chunk, in order, cleaned by `processes` worker processes.
+def clean_streams(run: tuple[str, list[int]]) -> tuple[bytes, Counter]:
+    """Worker: a run of multistream streams (path, [offsets..., end]) -> (JSON lines, counts).
 
-    At most CHUNKS_IN_FLIGHT chunks per worker are queued, so the reader never runs ahead of the
+    Reads and decompresses its own bytes, so no single reader limits the stage."""
+    path, bounds = run
+    counts: Counter = Counter()
+    try:
+        with open(path, "rb") as f:
+            f.seek(bounds[0])
+            data = f.read(bounds[-1] - bounds[0])
+        if len(data) != bounds[-1] - bounds[0]:
+            raise EOFError(f"the file ends at byte {bounds[0] + len(data):,}, before {bounds[-1]:,}")
+        # The bz2 module, one decompressor per stream. (indexed_bzip2 decodes ~25% faster, but each
+        # file object it opens keeps ~2 MB after closing: memory would grow with the part's size.)
+        view = memoryview(data)
+        xml = b"".join(decompress_streams(view[start - bounds[0]:end - bounds[0]])
+                       for start, end in zip(bounds, bounds[1:]))
+        counts["xml_bytes"] = len(xml)
+        counts["bz2_bytes"] = len(data)
+        body = xml.rstrip()
+        if body.endswith(b"</mediawiki>"):  # the last run holds the closing stream
+            body = body[:-len(b"</mediawiki>")]
+        pages = iter_pages(io.BytesIO(_PROLOG + body + b"</mediawiki>"), counts, _BASE)
+        return clean_chunk(pages, counts)
+    except (etree.XMLSyntaxError, OSError, EOFError, RuntimeError, ValueError) as exc:
+        raise DumpError(f"{path}: cannot read the streams at bytes {bounds[0]:,}-{bounds[-1]:,} "
+                        f"(truncated or corrupt?): {exc}") from exc
+
+
+def _in_order(work, tasks, processes: int, initargs: tuple):
+    """work(task) for every task, in order: here with one process, else in `processes` workers.
+
+    At most CHUNKS_IN_FLIGHT tasks per worker are queued, so the reader never runs ahead of the
     workers. A worker that dies (killed, out of memory) raises BrokenProcessPool instead of hanging.
     """
+    if processes == 1:
+        # One process: work here, no pickling or worker start-up (a third less CPU than a pool of
+        # one on a single core); the same tasks, so the same bytes.
+        _init_worker(*initargs)
+        yield from map(work, tasks)
+        return
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_init_worker, initargs=(min_chars,)) as pool:
+                             initializer=_init_worker, initargs=initargs) as pool:
         pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(clean_chunk, chunk))
+        for task in tasks:
+            pending.append(pool.submit(work, task))
             if len(pending) >= CHUNKS_IN_FLIGHT * processes:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
 
-def extract(files: list[Path], out_path: Path, min_chars: int, processes: int) -> Counter:
-    """Clean every article of `files` into `out_path` (gzip JSON Lines); returns the counts."""
+def cleaned_parts(files: list[Path], min_chars: int, processes: int, counts: Counter):
+    """(JSON lines, counts) of the part's articles in dump order, from its single-stream files (one
+    reader feeding the workers) or its multistream files (each worker reads its own streams)."""
+    pairs = multistream_pairs(files)
+    if pairs is None:
+        yield from _in_order(clean_chunk, iter_chunks(files, processes, counts), processes, (min_chars,))
+        return
+    for path, index in pairs:
+        offsets, listed = read_index(index)
+        size = path.stat().st_size
+        try:
+            prolog, base, header_bytes = read_header(path, offsets[0])
+        except (etree.XMLSyntaxError, OSError, EOFError, ValueError) as exc:
+            raise DumpError(f"{path}: cannot read its header stream (truncated or corrupt?): {exc}") from exc
+        runs = stream_runs(path, offsets, size)
+        counts["xml_bytes"] += header_bytes
+        counts["bz2_done"] += offsets[0]
+        pages_before = counts["pages"]
+        for lines, run_counts in _in_order(clean_streams, runs, processes, (min_chars, prolog, base)):
+            counts["pages"] += run_counts.pop("pages", 0)
+            counts["bz2_done"] += run_counts.pop("bz2_bytes", 0)
+            yield lines, run_counts
+        if counts["pages"] - pages_before != listed:
+            raise DumpError(f"{path}: holds {counts['pages'] - pages_before:,} pages, its index lists "
+                            f"{listed:,}; download the part again")
+
+
+def extract(files: list[Path], out_path: Path, min_chars: int, processes: int, progress: Progress) -> Counter:
+    """Clean every article of `files` into `out_path` (gzip JSON Lines); returns the counts.
+
+    The JSON lines are cut into gzip members at fixed offsets of the text (GZIP_BLOCK bytes each), so
+    the file's bytes depend on the text alone: not on the format of the dump, nor on the processes.
+    """
     counts: Counter = Counter()
-    chunks = iter_chunks(files, processes, counts)
-    if processes == 1:
-        # One process: clean here, no pickling or worker start-up (a third less CPU than a pool of
-        # one on a single core); the same chunks, so the same bytes.
-        _init_worker(min_chars)
-        results = map(clean_chunk, chunks)
-    else:
-        results = _cleaned_in_pool(chunks, min_chars, processes)
-    progress = tqdm(unit=" articles", desc="extract", mininterval=1.0, disable=None)
+    pending = bytearray()
     try:
         with open(out_path, "wb") as out:
-            for member, chunk_counts in results:
-                out.write(member)
+            for lines, chunk_counts in cleaned_parts(files, min_chars, processes, counts):
                 counts.update(chunk_counts)
-                progress.update(chunk_counts["articles"])
-            if not counts["articles"]:
-                out.write(gzip.compress(b"", mtime=0))  # a valid, empty gzip file, not zero bytes
+                pending += lines
+                while len(pending) >= GZIP_BLOCK:
+                    out.write(igzip.compress(pending[:GZIP_BLOCK], compresslevel=GZIP_LEVEL, mtime=0))
+                    del pending[:GZIP_BLOCK]
+                progress.update_to(counts["bz2_done"], f"{counts['articles']:,} articles")
+            if pending or not out.tell():  # the rest, or a valid empty gzip file when no article was kept
+                out.write(igzip.compress(bytes(pending), compresslevel=GZIP_LEVEL, mtime=0))
     except BrokenProcessPool as exc:
         raise DumpError(f"{files[0].parent}: a worker process died (killed, or out of memory?); "
                         "run the stage again, with fewer `resources.processes` if memory is short") from exc
-    finally:
-        progress.close()
     return counts
 
 
-def stats_of(counts: Counter, files: list[Path], seconds: float) -> dict:
+def stats_of(counts: Counter, files: list[Path]) -> dict:
+    """The stats file: counts only (no timings), so the same input gives the same bytes."""
     return {
         "files": [path.name for path in files],
         "pages_seen": counts["pages"],
@@ -247,7 +413,6 @@ def stats_of(counts: Counter, files: list[Path], seconds: float) -> dict:
         "dropped": {reason: counts[reason] for reason in REASONS},
         "xml_mb": round(counts["xml_bytes"] / 1e6, 3),
         "chars_written": counts["chars"],
-        "seconds": round(seconds, 2),
     }
 
 
@@ -277,10 +442,11 @@ def main() -> None:
     args.stats.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.out.with_name(args.out.name + ".tmp")
     tmp_stats = args.stats.with_name(args.stats.name + ".tmp")
+    progress = Progress(f"extract {args.dump}", sum(path.stat().st_size for path in files))
     try:
-        counts = extract(files, tmp_out, min_chars, processes)
+        counts = extract(files, tmp_out, min_chars, processes, progress)
         seconds = time.perf_counter() - started
-        stats = stats_of(counts, files, seconds)
+        stats = stats_of(counts, files)
         tmp_stats.write_text(json.dumps(stats, indent=2) + "\n")
         tmp_out.replace(args.out)
         tmp_stats.replace(args.stats)
@@ -290,6 +456,7 @@ def main() -> None:
         sys.exit(f"error: extract: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
                  "earlier outputs are untouched: free space there and run the stage again")
     finally:
+        progress.close()
         tmp_out.unlink(missing_ok=True)
         tmp_stats.unlink(missing_ok=True)
 

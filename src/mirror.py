@@ -1,7 +1,8 @@
 """Read a Wikimedia-style dump mirror: which files make part N, how big they are, their hashes.
 
 A mirror is an https:// or file:// URL or a local path under which `<wiki>/<date>/dumpstatus.json`
-lists the dump's files (`jobs.articlesdump.files`). Mirrors that publish no hashes in dumpstatus.json
+lists the dump's files: `jobs.articlesdump.files` for the single-stream parts (`dump.format: single`),
+`jobs.articlesmultistreamdump.files` for the multistream parts and their indexes (`multistream`). Mirrors that publish no hashes in dumpstatus.json
 are completed from `<wiki>-<date>-sha1sums.txt` (or `-md5sums.txt`) beside it. A file name is used only
 when it is a plain part file name (no folders, no `..`, not absolute). HTTPS certificates are verified
 (urllib's default context: the system's CA certificates, or `SSL_CERT_FILE`); nothing turns that off.
@@ -81,9 +82,23 @@ def list_dates(mirror: str, wiki: str, timeout: float) -> list[str] | None:
     return sorted({name for name in names if re.fullmatch(r"\d{8}", name)})
 
 
-def part_pattern(wiki: str, date: str) -> re.Pattern:
-    """File names of pages-articles parts; anything else in the listing is ignored."""
-    return re.compile(rf"{re.escape(wiki)}-{re.escape(date)}-pages-articles(\d+)\.xml-p(\d+)p(\d+)\.bz2")
+# dump.format -> the dumpstatus.json job that lists its files, and the kind of file name it takes
+JOBS = {"single": "articlesdump", "multistream": "articlesmultistreamdump"}
+KINDS = {"single": "pages-articles", "multistream": "pages-articles-multistream"}
+
+
+def part_pattern(wiki: str, date: str, dump_format: str) -> re.Pattern:
+    """File names of a format's parts (multistream: the dumps and their indexes); anything else in the
+    listing is ignored."""
+    prefix = rf"{re.escape(wiki)}-{re.escape(date)}"
+    if dump_format == "multistream":
+        return re.compile(rf"{prefix}-pages-articles-multistream(?:-index)?(\d+)\.(?:xml|txt)-p(\d+)p(\d+)\.bz2")
+    return re.compile(rf"{prefix}-pages-articles(\d+)\.xml-p(\d+)p(\d+)\.bz2")
+
+
+def index_name(dump_name: str) -> str:
+    """The index of a multistream dump file: `...-multistream1.xml-p1p9.bz2` -> `...-multistream-index1.txt-p1p9.bz2`."""
+    return re.sub(r"-multistream(\d+)\.xml-", r"-multistream-index\1.txt-", dump_name)
 
 
 def parse_sums(text: str) -> dict[str, str]:
@@ -96,17 +111,21 @@ def parse_sums(text: str) -> dict[str, str]:
     return sums
 
 
-def list_parts(status: dict, wiki: str, date: str, where: str) -> tuple[dict[int, list[DumpFile]], dict[str, int]]:
-    """{part number: its files in page-id order} from a parsed dumpstatus.json, and the names refused
-    ({name: part}): part file names with a folder, `..` or a leading `/`, never used as paths."""
+def list_parts(status: dict, wiki: str, date: str, where: str,
+               dump_format: str) -> tuple[dict[int, list[DumpFile]], dict[str, int]]:
+    """{part number: its files in page-id order} of `dump_format` from a parsed dumpstatus.json, and the
+    names refused ({name: part}): part file names with a folder, `..` or a leading `/`, never used as paths."""
+    job = JOBS[dump_format]
     try:
-        files = status["jobs"]["articlesdump"]["files"]
+        files = status["jobs"][job]["files"]
     except (KeyError, TypeError) as exc:
-        raise MirrorError(f"{where}: no jobs.articlesdump.files; is this a Wikimedia dumpstatus.json?") from exc
-    job_status = status["jobs"]["articlesdump"].get("status")
+        other = "multistream" if dump_format == "single" else "single"
+        raise MirrorError(f"{where}: no jobs.{job}.files; is this a Wikimedia dumpstatus.json? (if the "
+                          f"mirror has only the other files, set dump.format: {other} in params.yaml)") from exc
+    job_status = status["jobs"][job].get("status")
     if job_status not in (None, "done"):
-        raise MirrorError(f"{where}: the articles dump is '{job_status}', not done; pick a finished dump.date")
-    pattern = part_pattern(wiki, date)
+        raise MirrorError(f"{where}: the {job} job is '{job_status}', not done; pick a finished dump.date")
+    pattern = part_pattern(wiki, date, dump_format)
     parts: dict[int, list[DumpFile]] = {}
     refused = {}
     for name, entry in files.items():
@@ -121,7 +140,7 @@ def list_parts(status: dict, wiki: str, date: str, where: str) -> tuple[dict[int
             DumpFile(name, int(size) if size is not None else None, entry.get("sha1"), entry.get("md5"), first, last)
         )
     for files_of_part in parts.values():
-        files_of_part.sort(key=lambda f: f.first_page)
+        files_of_part.sort(key=lambda f: (f.first_page, f.name))
     return parts, refused
 
 
@@ -145,8 +164,10 @@ def with_published_sums(files: list[DumpFile], base: str, wiki: str, date: str, 
     raise MirrorError(f"{base}: no sha1 or md5 published for {unhashed}; the download cannot be verified")
 
 
-def resolve_part(mirror: str, wiki: str, date: str, part: int, timeout: float) -> tuple[str, list[DumpFile]]:
-    """The folder URL/path and the verified-able files of part `part` of a dump."""
+def resolve_part(mirror: str, wiki: str, date: str, part: int, timeout: float,
+                 dump_format: str) -> tuple[str, list[DumpFile]]:
+    """The folder URL/path and the verified-able files of part `part` of a dump in `dump_format`
+    (`single`: the pages-articles file(s); `multistream`: each multistream file and its index)."""
     base = dump_base(mirror, wiki, date)
     where = f"{base}/dumpstatus.json"
     try:
@@ -167,7 +188,7 @@ def resolve_part(mirror: str, wiki: str, date: str, part: int, timeout: float) -
         status = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise MirrorError(f"{where}: not valid JSON ({exc}); is dump.mirror a Wikimedia dumps mirror?") from exc
-    parts, refused = list_parts(status, wiki, date, where)
+    parts, refused = list_parts(status, wiki, date, where, dump_format)
     bad_names = [name for name, number in refused.items() if number == part]
     if bad_names:  # a part with a file we refuse to fetch would be incomplete: stop instead
         raise MirrorError(
@@ -177,7 +198,13 @@ def resolve_part(mirror: str, wiki: str, date: str, part: int, timeout: float) -
     if part not in parts:
         have = ", ".join(map(str, sorted(parts))) or "none"
         raise MirrorError(
-            f"{where}: dump {wiki} {date} has no pages-articles part {part} (it has parts: {have}); "
+            f"{where}: dump {wiki} {date} has no {KINDS[dump_format]} part {part} (it has parts: {have}); "
             "fix data.parts in params.yaml"
         )
+    names = {f.name for f in parts[part]}
+    unindexed = [name for name in sorted(names) if dump_format == "multistream" and "-index" not in name
+                 and index_name(name) not in names]
+    if unindexed:
+        raise MirrorError(f"{where}: part {part}'s {', '.join(unindexed)} has no index file listed beside it; "
+                          "set dump.format: single in params.yaml to use the single-stream files")
     return base, with_published_sums(parts[part], base, wiki, date, timeout)

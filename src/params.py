@@ -26,7 +26,7 @@ SCRATCH = "scratch"  # an init_from file with this name means: start from random
 
 # The keys of each section. A key in params.yaml that is not here is a typo or a leftover: refused.
 KEYS = {
-    "dump": ("mirror", "wiki", "date"),
+    "dump": ("mirror", "wiki", "date", "format"),
     "data": ("parts", "eval_parts"),
     "extract": ("min_chars",),
     "tokenize": ("val_fraction",),
@@ -120,6 +120,7 @@ def check_dump(params: dict) -> None:
     date = str(_get(params, "dump.date"))
     if not (date.isdigit() and len(date) == 8) and date != "latest":
         _fail("dump.date", f"must be a dump date like \"20251101\" (or \"latest\"), got {date!r}")
+    _check_choice(params, "dump.format", ("multistream", "single"))
 
 
 def check_data(params: dict) -> None:

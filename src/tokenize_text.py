@@ -6,14 +6,15 @@ Writes `--out/train.bin`, `--out/val.bin` (uint16 ids, each document followed by
 `--out/meta.json` (tokens and documents per split). A document's split is decided by its page id
 (`tokenize.val_fraction`), so it never changes side when parts are added. Documents are encoded in
 batches by tiktoken's thread pool, one thread per core, while this thread reads and parses the next
-batch and writes the previous one; memory holds two batches at a time.
-Prints: `data/tokens/1: 9 train docs 81,234 tokens, 1 val docs 9,120 tokens, 1.2 s (75,000 tokens/s)`.
+batch and writes the previous one; memory holds two batches at a time. Shows progress (MB of the
+gzip input read, rate, ETA; plain lines when not on a terminal: src/progress.py), then prints: `data/tokens/1: 9 train docs 81,234 tokens, 1 val docs 9,120 tokens, 1.2 s (75,000 tokens/s)`.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import io
 import json
 import shutil
 import sys
@@ -26,21 +27,27 @@ import numpy as np
 from isal import igzip, isal_zlib
 
 from params import load_params, process_count
+from progress import Progress
 from tokens import DTYPE, EOT, SPLITS, gpt2_encoding, is_validation, write_json_atomic
 
 BATCH_DOCS = 256  # documents per encode call: enough to keep every thread busy, small in memory
 
 
-def read_articles(path: Path):
-    """Yield (page id, text) from a JSON Lines (optionally gzip) file of extracted articles."""
-    opener = igzip.open if path.suffix == ".gz" else open  # ISA-L: gzip at twice zlib's speed
-    with opener(path, "rt", encoding="utf-8") as lines:
+def read_articles(path: Path, progress: Progress | None = None):
+    """Yield (page id, text) from a JSON Lines (optionally gzip) file of extracted articles; `progress`
+    follows the bytes of the file read."""
+    with open(path, "rb") as raw:
+        # ISA-L: gzip at twice zlib's speed
+        binary = igzip.IGzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw
+        lines = io.TextIOWrapper(binary, encoding="utf-8")
         for number, line in enumerate(lines, start=1):
             try:
                 article = json.loads(line)
                 yield int(article["id"]), article["text"]
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"{path}:{number}: not an article line {{\"id\", \"text\", ...}} ({exc})") from exc
+            if progress is not None and number % BATCH_DOCS == 0:
+                progress.update_to(raw.tell(), f"{number:,} documents")
 
 
 def encode_batch(encoding, texts: list[str], threads: int) -> list[np.ndarray]:
@@ -49,7 +56,8 @@ def encode_batch(encoding, texts: list[str], threads: int) -> list[np.ndarray]:
     return [np.array(ids + [EOT], dtype=DTYPE) for ids in encoded]
 
 
-def tokenize_file(text_path: Path, out: Path, val_fraction: float, threads: int) -> dict:
+def tokenize_file(text_path: Path, out: Path, val_fraction: float, threads: int,
+                  progress: Progress | None = None) -> dict:
     """Write out/{train,val}.bin and out/meta.json through a temp folder; returns the meta."""
     encoding = gpt2_encoding()
     staging = out.with_name(out.name + ".tmp")
@@ -65,7 +73,7 @@ def tokenize_file(text_path: Path, out: Path, val_fraction: float, threads: int)
             counts[split]["documents"] += 1
 
     try:
-        articles = read_articles(text_path)
+        articles = read_articles(text_path, progress)
         # tiktoken releases the GIL while it encodes: read batch k+1 while batch k is encoded.
         with ThreadPoolExecutor(max_workers=1) as encoder:
             pending = None
@@ -97,8 +105,10 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     started = time.time()
+    progress = Progress(f"tokenize {args.text}", args.text.stat().st_size if args.text.exists() else None)
     try:
-        meta = tokenize_file(args.text, args.out, params["tokenize"]["val_fraction"], process_count(params))
+        meta = tokenize_file(args.text, args.out, params["tokenize"]["val_fraction"], process_count(params),
+                             progress)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS):  # writing, not reading
             sys.exit(f"error: tokenize: cannot write {args.out}: {exc.strerror}; the earlier {args.out} is "
@@ -106,6 +116,8 @@ def main() -> None:
         sys.exit(f"error: tokenize: {args.text}: {exc}; run `dvc repro` to re-extract it")
     except (ValueError, EOFError, isal_zlib.error) as exc:  # EOFError: a truncated gzip
         sys.exit(f"error: tokenize: {args.text}: {exc}; run `dvc repro` to re-extract it")
+    finally:
+        progress.close()
     seconds = time.time() - started
     total = meta["train"]["tokens"] + meta["val"]["tokens"]
     print(f"{args.out}: {meta['train']['documents']:,} train docs {meta['train']['tokens']:,} tokens, "

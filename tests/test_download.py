@@ -20,8 +20,8 @@ def published_sha1(name: str) -> str:
     return status["jobs"]["articlesdump"]["files"][name]["sha1"]
 
 
-def fetch(mirror: str, part: int, out, retries: int = 2):
-    base, files = resolve_part(mirror, WIKI, DATE, part, timeout=5)
+def fetch(mirror: str, part: int, out, retries: int = 2, dump_format: str = "single"):
+    base, files = resolve_part(mirror, WIKI, DATE, part, 5, dump_format)
     download_part(base, files, out, retries=retries, timeout=5)
     return files
 
@@ -78,12 +78,12 @@ def test_corrupt_file_is_deleted_refetched_once_then_refused(http_mirror, tmp_pa
 
 def test_missing_part_names_what_the_mirror_has(http_mirror):
     with pytest.raises(MirrorError, match=r"no pages-articles part 11 \(it has parts: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\)"):
-        resolve_part(http_mirror.url, WIKI, DATE, 11, timeout=5)
+        resolve_part(http_mirror.url, WIKI, DATE, 11, 5, "single")
 
 
 def test_missing_date_says_to_check_the_date(http_mirror):
     with pytest.raises(MirrorError, match="HTTP 404.*Check dump.mirror and dump.date"):
-        resolve_part(http_mirror.url, WIKI, "20990101", 1, timeout=5)
+        resolve_part(http_mirror.url, WIKI, "20990101", 1, 5, "multistream")
 
 
 def test_hashes_missing_from_dumpstatus_come_from_sha1sums(http_mirror, tmp_path):
@@ -91,7 +91,7 @@ def test_hashes_missing_from_dumpstatus_come_from_sha1sums(http_mirror, tmp_path
     for entry in status["jobs"]["articlesdump"]["files"].values():
         del entry["sha1"], entry["md5"]
     http_mirror.overrides[f"/{WIKI}/{DATE}/dumpstatus.json"] = json.dumps(status).encode()
-    base, files = resolve_part(http_mirror.url, WIKI, DATE, 3, timeout=5)
+    base, files = resolve_part(http_mirror.url, WIKI, DATE, 3, 5, "single")
     assert files[0].sha1 == published_sha1(files[0].name)
     download_part(base, files, tmp_path / "out", retries=0, timeout=5)
 
@@ -104,4 +104,43 @@ def test_names_with_paths_are_never_used(http_mirror):
     http_mirror.overrides[f"/{WIKI}/{DATE}/dumpstatus.json"] = json.dumps(status).encode()
     for part in (12, 13):
         with pytest.raises(MirrorError, match=f"part {part} lists file names with folders in them"):
-            resolve_part(http_mirror.url, WIKI, DATE, part, timeout=5)
+            resolve_part(http_mirror.url, WIKI, DATE, part, 5, "single")
+
+
+def test_multistream_part_is_each_dump_with_its_index(http_mirror, tmp_path):
+    files = fetch(http_mirror.url, 10, tmp_path / "out", dump_format="multistream")
+    assert [f.name for f in files] == [
+        "enwiki-20251101-pages-articles-multistream-index10.txt-p746p764.bz2",
+        "enwiki-20251101-pages-articles-multistream10.xml-p746p764.bz2",
+        "enwiki-20251101-pages-articles-multistream-index10.txt-p765p775.bz2",
+        "enwiki-20251101-pages-articles-multistream10.xml-p765p775.bz2",
+    ]
+    status = json.loads((SAMPLE_DUMP / "dumpstatus.json").read_text())["jobs"]["articlesmultistreamdump"]
+    for f in files:
+        data = (tmp_path / "out" / f.name).read_bytes()
+        assert hashlib.sha1(data).hexdigest() == status["files"][f.name]["sha1"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f.name for f in files)
+
+
+def test_multistream_without_its_index_or_job_says_which_format_to_use(http_mirror):
+    status = json.loads((SAMPLE_DUMP / "dumpstatus.json").read_text())
+    del status["jobs"]["articlesmultistreamdump"]["files"]["enwiki-20251101-pages-articles-multistream-index2.txt-p330p572.bz2"]
+    http_mirror.overrides[f"/{WIKI}/{DATE}/dumpstatus.json"] = json.dumps(status).encode()
+    with pytest.raises(MirrorError, match="multistream2.xml-p330p572.bz2 has no index .* dump.format: single"):
+        resolve_part(http_mirror.url, WIKI, DATE, 2, 5, "multistream")
+    del status["jobs"]["articlesmultistreamdump"]
+    http_mirror.overrides[f"/{WIKI}/{DATE}/dumpstatus.json"] = json.dumps(status).encode()
+    with pytest.raises(MirrorError, match="no jobs.articlesmultistreamdump.files.*dump.format: single"):
+        resolve_part(http_mirror.url, WIKI, DATE, 2, 5, "multistream")
+    assert resolve_part(http_mirror.url, WIKI, DATE, 2, 5, "single")[1][0].name.endswith("articles2.xml-p330p572.bz2")
+
+
+def test_progress_counts_every_byte_once_across_a_resume(http_mirror, tmp_path):
+    from progress import Progress
+    name = "enwiki-20251101-pages-articles-multistream1.xml-p10p325.bz2"
+    http_mirror.faults[name] = ["cut", 100_000]
+    base, files = resolve_part(http_mirror.url, WIKI, DATE, 1, 5, "multistream")
+    progress = Progress("download@1", sum(f.size for f in files), terminal=False)
+    download_part(base, files, tmp_path / "out", retries=2, timeout=5, progress=progress)
+    assert [rng for path, rng in http_mirror.requests if path.endswith(name)] == [None, "bytes=100000-"]
+    assert progress.done == progress.total == sum((tmp_path / "out" / f.name).stat().st_size for f in files)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import html
 import io
 import json
 import os
@@ -20,10 +21,14 @@ import pytest
 from conftest import REPO, SAMPLE_DUMP
 
 import extract
-from extract import clean_chunk, dump_files, iter_pages
+from extract import DumpError, clean_chunk, dump_files, iter_pages
+from make_sample_mirror import multistream_bytes, read_pages
 
+SINGLE_STREAM_FILES = sorted(SAMPLE_DUMP.glob("*-pages-articles[0-9]*.xml-p*.bz2"))
 PART_1 = sorted(SAMPLE_DUMP.glob("*-pages-articles1.xml-p*.bz2"))
 PART_10 = sorted(SAMPLE_DUMP.glob("*-pages-articles10.xml-p*.bz2"))
+PART_1_MULTISTREAM = sorted(SAMPLE_DUMP.glob("*-pages-articles-multistream*1.*-p10p*.bz2"))  # index, dump
+CLOSING_LINE = r"extract: [\d,]+ articles, [\d,]+ chars, [\d,]+ skipped, .* MB/s of XML"
 
 
 def run_extract(tmp_path: Path, dump_files_: list[Path], processes: int, name: str = "out"):
@@ -93,8 +98,10 @@ def test_stats_add_up(part_1_runs):
     assert stats["articles_kept"] == len(docs)
     assert stats["chars_written"] == sum(len(doc["text"]) for doc in docs)
     assert stats["xml_mb"] == pytest.approx(len(bz2.decompress(PART_1[0].read_bytes())) / 1e6, abs=1e-3)
-    assert re.fullmatch(r"extract: [\d,]+ articles, [\d,]+ chars, [\d,]+ skipped, .* MB/s of XML\n",
-                        result.stdout)
+    assert "seconds" not in stats  # timings are printed, never written: the same input, the same bytes
+    *progress_lines, closing = result.stdout.splitlines()
+    assert re.fullmatch(CLOSING_LINE, closing)
+    assert all(line.startswith("extract dump: ") and "MB/s" in line for line in progress_lines)
 
 
 def test_output_is_identical_with_one_and_two_processes(part_1_runs, tmp_path):
@@ -135,7 +142,7 @@ def test_truncated_dump_fails_and_leaves_no_output(tmp_path):
 
 def big_dump(path: Path, copies: int) -> Path:
     """A single-stream dump of the sample's pages repeated `copies` times with fresh page ids."""
-    xml = "".join(bz2.decompress(p.read_bytes()).decode("utf-8") for p in sorted(SAMPLE_DUMP.glob("*.bz2")))
+    xml = "".join(bz2.decompress(p.read_bytes()).decode("utf-8") for p in SINGLE_STREAM_FILES)
     header = xml[:xml.index("</siteinfo>") + len("</siteinfo>")] + "\n"
     body = "".join(re.findall(r"<page>.*?</page>\n", xml, re.S))
     compressor = bz2.BZ2Compressor(1)
@@ -209,7 +216,134 @@ def test_a_page_that_raises_is_counted_as_an_error(monkeypatch):
     good = "'''Anarchism''' is a [[political philosophy]] that advocates self-governed societies."
     chunk = [("1", "u1", "Good", good, "2016-04-22T10:19:33Z"), ("2", "u2", "Bad", "BROKEN", ""),
              ("3", "u3", "Short", "Stub.", "")]
-    member, counts = clean_chunk(chunk)
+    lines, counts = clean_chunk(chunk)
     assert counts["error"] == 1 and counts["too_short"] == 1 and counts["articles"] == 1
-    (doc,) = [json.loads(line) for line in gzip.decompress(member).decode().splitlines()]
+    (doc,) = [json.loads(line) for line in lines.decode().splitlines()]
     assert doc["title"] == "Good" and doc["text"].startswith("Anarchism is a political philosophy")
+
+
+# ------------------------------------------------------------------------------------------ multistream
+
+def test_sample_multistream_files_are_built_the_way_wikimedia_builds_them():
+    """Every index offset starts a bz2 stream of its own that holds the pages the index names, in order;
+    the first stream is the header alone, the last the closing tag alone."""
+    pairs = [(dump, index) for index in SAMPLE_DUMP.glob("*-multistream-index*.bz2")
+             for dump in [SAMPLE_DUMP / index.name.replace("-index", "").replace(".txt-", ".xml-")]]
+    assert len(pairs) == 11
+    for dump, index in pairs:
+        data = dump.read_bytes()
+        entries = [line.split(":", 2) for line in bz2.decompress(index.read_bytes()).decode().splitlines()]
+        offsets = sorted({int(offset) for offset, _, _ in entries})
+        header = bz2.BZ2Decompressor()
+        assert header.decompress(data[:offsets[0]]).endswith(b"</siteinfo>\n") and header.eof
+        assert not header.unused_data
+        for offset in offsets:
+            stream = bz2.BZ2Decompressor()
+            xml = stream.decompress(data[offset:]).decode("utf-8")
+            assert stream.eof and xml.lstrip().startswith("<page>")
+            ids = re.findall(r"<page>\s*<title>[^<]*</title>\s*<ns>\d+</ns>\s*<id>(\d+)</id>", xml)
+            assert ids == [page_id for at, page_id, _ in entries if int(at) == offset]
+        assert bz2.decompress(stream.unused_data) == b"</mediawiki>\n"  # the closing stream
+        titles = re.findall(r"<title>([^<]*)</title>", bz2.decompress(data).decode("utf-8"))
+        assert [title for _, _, title in entries] == [html.unescape(t) for t in titles]
+        single = SAMPLE_DUMP / dump.name.replace("-multistream", "")
+        assert bz2.decompress(data) == bz2.decompress(single.read_bytes())  # the same XML, byte for byte
+
+
+def test_multistream_part_gives_the_bytes_of_the_single_stream_part(part_1_runs, tmp_path):
+    (_, single_out, single_stats), _ = part_1_runs
+    result, out, stats = run_extract(tmp_path, PART_1_MULTISTREAM, 2)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == single_out.read_bytes()
+    stats, single_stats = json.loads(stats.read_text()), json.loads(single_stats.read_text())
+    assert sorted(stats.pop("files")) == sorted(p.name for p in PART_1_MULTISTREAM)
+    single_stats.pop("files")
+    assert stats == single_stats  # pages seen, dropped, MB of XML: the same
+
+
+def sample_pages() -> tuple[bytes, list[tuple[int, bytes]]]:
+    """The header and every page of the sample mirror's single-stream files, in page-id order."""
+    header, pages = b"", []
+    for path in SINGLE_STREAM_FILES:
+        header, more = read_pages(path)
+        pages += more
+    return header, sorted(pages)
+
+
+@pytest.fixture(scope="module")
+def many_streams(tmp_path_factory):
+    """The whole sample as one single-stream file and as a multistream file of 3 pages per stream."""
+    tmp = tmp_path_factory.mktemp("many_streams")
+    header, pages = sample_pages()
+    single = tmp / "single" / "enwiki-20251101-pages-articles1.xml-p1p999.bz2"
+    single.parent.mkdir()
+    single.write_bytes(bz2.compress(header + b"".join(raw for _, raw in pages) + b"</mediawiki>\n"))
+    multi = tmp / "multi" / "enwiki-20251101-pages-articles-multistream1.xml-p1p999.bz2"
+    multi.parent.mkdir()
+    dump, index = multistream_bytes(header, pages, 3)
+    multi.write_bytes(dump)
+    (multi.parent / "enwiki-20251101-pages-articles-multistream-index1.txt-p1p999.bz2").write_bytes(index)
+    return single.parent, multi, multi.parent / "enwiki-20251101-pages-articles-multistream-index1.txt-p1p999.bz2"
+
+
+class LastValue:
+    """Stands in for src/progress.py's Progress: keeps the last value it was given."""
+    done = 0
+
+    def update_to(self, done, postfix=""):
+        self.done = done
+
+
+def test_multistream_output_is_identical_whatever_the_processes(many_streams, tmp_path, monkeypatch):
+    """Small runs of streams (many tasks) and small gzip members (many cuts): the single-stream file with
+    one process and the multistream file with 1, 2 and 3 processes give the same bytes and counts."""
+    single_dir, multi, index = many_streams
+    monkeypatch.setattr(extract, "TASK_BZ2_BYTES", 20_000)
+    monkeypatch.setattr(extract, "GZIP_BLOCK", 100_000)
+    offsets, pages = extract.read_index(index)
+    assert len(extract.stream_runs(multi, offsets, multi.stat().st_size)) > 10  # many tasks in flight
+    outputs = {}
+    for name, folder, processes in [("single", single_dir, 1), ("multi 1", multi.parent, 1),
+                                    ("multi 2", multi.parent, 2), ("multi 3", multi.parent, 3)]:
+        out = tmp_path / f"{name}.jsonl.gz"
+        progress = LastValue()
+        counts = extract.extract(dump_files(folder), out, 200, processes, progress)
+        assert counts["pages"] == pages
+        assert progress.done == sum(p.stat().st_size for p in folder.iterdir() if "-index" not in p.name)
+        outputs[name] = (out.read_bytes(), extract.stats_of(counts, []))
+    assert len({data for data, _ in outputs.values()}) == 1
+    assert len({json.dumps(stats) for _, stats in outputs.values()}) == 1
+    data = outputs["single"][0]
+    assert data.count(b"\x1f\x8b\x08") > 3  # several gzip members
+    docs = [json.loads(line) for line in gzip.decompress(data).decode().splitlines()]
+    assert [int(doc["id"]) for doc in docs] == sorted(int(doc["id"]) for doc in docs)
+    assert outputs["single"][1]["articles_kept"] == len(docs) > 50
+
+
+@pytest.mark.parametrize("damage", ["truncated", "index of another file"])
+def test_damaged_multistream_part_fails_naming_the_file(many_streams, tmp_path, damage):
+    _, multi, index = many_streams
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(index, broken / index.name)
+    data = multi.read_bytes()
+    if damage == "truncated":
+        (broken / multi.name).write_bytes(data[: len(data) * 2 // 3])
+        expected = "truncated"
+    else:  # the right streams, but an index that lists one page more than the dump holds
+        (broken / multi.name).write_bytes(data)
+        lines = bz2.decompress(index.read_bytes())
+        (broken / index.name).write_bytes(bz2.compress(lines + lines.splitlines(True)[-1]))
+        expected = "its index lists"
+    result, out, stats = run_extract(tmp_path, dump_files(broken), 2)
+    assert result.returncode != 0
+    assert multi.name in result.stderr and expected in result.stderr, result.stderr
+    assert not out.exists() and not stats.exists() and list(out.parent.iterdir()) == []
+
+
+def test_a_multistream_dump_without_its_index_is_a_clear_error():
+    with pytest.raises(DumpError, match="its index .* is missing; run the download stage again"):
+        extract.multistream_pairs([PART_1_MULTISTREAM[1]])
+    with pytest.raises(DumpError, match="both single-stream and multistream"):
+        extract.multistream_pairs(PART_1 + PART_1_MULTISTREAM)
+    assert extract.multistream_pairs(PART_1) is None

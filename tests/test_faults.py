@@ -93,7 +93,7 @@ def make_root(path: Path, mirror: str = str(SAMPLE_MIRROR), **changes) -> Path:
     """A project root holding params.yaml (tiny training, one process) for running stages by hand."""
     path.mkdir(parents=True, exist_ok=True)
     params = yaml.safe_load(TEST_PARAMS.read_text())
-    params["dump"]["mirror"] = mirror
+    params["dump"].update(mirror=mirror, format="single")  # the faults below name part 1's single-stream file
     params["resources"].update(processes=1, download_timeout_s=5, download_retries=2)
     params["train"].update(FAST_TRAIN)
     params["evaluate"].update(max_tokens=2048, sample_tokens=8)
@@ -747,7 +747,7 @@ report.write_report(versions, Path({str(tmp_path / 'versions')!r}))
 def test_a_second_dvc_repro_stops_at_the_lock_and_the_first_finishes(http_mirror, tmp_path, fault):
     fault["injected"] = "a second `dvc repro` while the first is mid-download"
     repo = make_clone(tmp_path)
-    set_params(repo, dump__mirror=http_mirror.url, resources__download_timeout_s=60)
+    set_params(repo, dump__mirror=http_mirror.url, dump__format="single", resources__download_timeout_s=60)
     http_mirror.faults[NAME_1] = ["stall", 100_000]  # holds the first run inside download@1
     first = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "download@1"], cwd=repo, env=env(),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

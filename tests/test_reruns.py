@@ -26,6 +26,7 @@ EDITS = {
     "dump.mirror": ("dump", "mirror", "data/mirror/"),
     "dump.wiki": ("dump", "wiki", "dewiki"),
     "dump.date": ("dump", "date", "20251201"),
+    "dump.format": ("dump", "format", "single"),
     "data.parts": ("data", "parts", [*PARTS, ADDED]),
     "data.eval_parts": ("data", "eval_parts", [1, 2]),
     "extract": ("extract", "min_chars", 150),
@@ -123,7 +124,7 @@ def outputs(repo) -> dict[str, bytes]:
 @pytest.mark.parametrize("section, key, value, message", [
     ("dump", "date", "20240101", r"error: check: .*There is no dump enwiki 20240101 on this mirror; it lists enwiki "
                                  r"dates: 20251101\. Check dump\.mirror and dump\.date"),
-    ("data", "parts", [1, 2, 44], r"error: check: .*has no pages-articles part 44 \(it has parts: 1, 2, 3, .*\); "
+    ("data", "parts", [1, 2, 44], r"error: check: .*has no pages-articles(-multistream)? part 44 \(it has parts: 1, 2, 3, .*\); "
                                   r"fix data\.parts"),
     ("train", "warmup_iter", 10, r"error: params\.yaml: `train\.warmup_iter` is not a key; did you mean `warmup_iters`\?"),
     ("data", "parts", [], r"error: params\.yaml: `data\.parts` must be a non-empty list"),
@@ -151,7 +152,11 @@ def test_a_rerun_download_transfers_nothing_it_already_has(tmp_path, http_mirror
     targets = ["download@1", "download@10"]
     first = dvc("repro", *targets, cwd=repo)
     fetched = {name: n for name, n in http_mirror.sent.items() if name.endswith(".bz2")}
-    assert len(fetched) == 3 and all(n > 100_000 for n in fetched.values()), (fetched, first)
+    published = json.loads((repo / "data" / "mirror" / "enwiki" / "20251101" / "dumpstatus.json").read_text())
+    job = published["jobs"]["articlesmultistreamdump"]["files"]  # the default dump.format
+    wanted = {name for name in job if "articles-multistream1." in name or "articles-multistream-index1." in name
+              or "multistream10." in name or "multistream-index10." in name}
+    assert set(fetched) == wanted and len(wanted) == 6, (fetched, first)  # part 10: two files, each indexed
     commit(repo, "parts 1 and 10")
     before = {p.name: p.read_bytes() for p in (repo / "data" / "dump").rglob("*.bz2")}
 
@@ -159,7 +164,7 @@ def test_a_rerun_download_transfers_nothing_it_already_has(tmp_path, http_mirror
     (repo / "src" / "download.py").write_text((repo / "src" / "download.py").read_text() + "\n# an edit\n")
     output = dvc("repro", *targets, cwd=repo)
     assert "Running stage 'download@1'" in output and "Running stage 'download@10'" in output
-    assert "part 10: 2 file(s)" in output and "(0 fetched, " in output
+    assert "part 10: 4 file(s)" in output and "(0 fetched, " in output
     assert not any(name.endswith(".bz2") for name in http_mirror.sent), http_mirror.sent  # no part byte
     assert {p.name: p.read_bytes() for p in (repo / "data" / "dump").rglob("*.bz2")} == before
     assert json.loads(dvc("status", "--json", *targets, cwd=repo)) == {}
