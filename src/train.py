@@ -14,8 +14,8 @@ Steps: every optimizer step trains on the same number of tokens whatever the num
 batch_size * grad_accum * block_size (with `batch_size: auto`, sequences_per_step * block_size);
 steps = ceil(token_budget / tokens per step).
 
-Several processes: with `train.nproc_per_node` (and `train.nnodes`) above 1 this script starts itself
-again under torchrun (DistributedDataParallel: NCCL on CUDA, gloo on CPU). The micro-batches of a step
+Several processes: with `train.nproc_per_node` (and `train.nnodes`) above 1 this script runs torchrun,
+which starts it again on every process (DistributedDataParallel: NCCL on CUDA, gloo on CPU). The micro-batches of a step
 are split over the processes, so the weights match a one-process run of the same params. Batches come
 from a generator seeded by (seed, step, micro-batch index over all processes): a resumed run draws
 exactly the batches the killed one would have.
@@ -92,21 +92,37 @@ def lr_at(step: int, total: int, warmup: int, lr: float, min_lr: float) -> float
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
 
 
-def torchrun_command(p: dict, argv: list[str], env: dict) -> list[str] | None:
-    """The torchrun line that runs this script on train.nproc_per_node processes (per node), or None
-    when one process is asked for or this one was started by torchrun already. Several nodes: run the
-    stage on each, with PET_RDZV_ENDPOINT=host:port (torchrun's own variable) naming the first."""
+def torchrun_args(p: dict, argv: list[str], env: dict) -> list[str] | None:
+    """torchrun's arguments to run this script on train.nproc_per_node processes (per node), or None
+    when one process is asked for or this one was started by torchrun already. Several nodes take
+    torchrun's own variables: PET_MASTER_ADDR (the node of rank 0), PET_NODE_RANK (0, 1, ...)."""
     if process_count(p) == 1 or "RANK" in env:
         return None
-    launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={p['nproc_per_node']}"]
+    nproc = f"--nproc_per_node={p['nproc_per_node']}"
     if p["nnodes"] == 1:
-        launcher.append("--standalone")  # rendezvous on a free local port
-    else:
-        if "PET_RDZV_ENDPOINT" not in env:
-            raise ValueError(f"train.nnodes is {p['nnodes']}: set PET_RDZV_ENDPOINT=HOST:PORT (a host every "
-                             "node reaches) and run the stage on every node")
-        launcher += [f"--nnodes={p['nnodes']}", "--rdzv_backend=c10d"]
-    return launcher + argv
+        return ["--standalone", nproc, *argv]  # rendezvous on a free local port
+    missing = [name for name in ("PET_MASTER_ADDR", "PET_NODE_RANK") if name not in env]
+    if missing:
+        raise ValueError(f"train.nnodes is {p['nnodes']}: set {' and '.join(missing)} on every node "
+                         "(PET_MASTER_ADDR=the first node's address, PET_NODE_RANK=0 there, 1, 2, ... elsewhere)")
+    # static rendezvous: node 0 holds rank 0, the process that writes the outputs
+    return [f"--nnodes={p['nnodes']}", nproc, *argv]
+
+
+def run_torchrun(args: list[str]) -> str | None:
+    """Run torchrun in this process (it starts the training processes and waits for them); returns
+    None on success, else one line saying which processes failed, in place of torchrun's traceback
+    (each process has printed its own error already)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    try:
+        run(parse_args(args))
+    except ChildFailedError as exc:
+        codes = ", ".join(f"rank {rank}: exit code {f.exitcode}" for rank, f in sorted(exc.failures.items()))
+        return (f"error: train: processes failed ({codes}; a negative code is the signal that ended it), "
+                "and torchrun stopped the others; each process's own error, if it had one, is above")
+    return None
 
 
 def divisors_descending(n: int) -> list[int]:
@@ -337,6 +353,12 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
         if master:
             print(f"train: resuming from step {start_step:,} of {total_iters:,} ({state_path})", flush=True)
         del state
+    if world > 1:  # every process must resume from the same step (several nodes: a shared .resume/)
+        steps = [start_step] * world
+        torch.distributed.all_gather_object(steps, start_step)
+        if len(set(steps)) > 1:
+            raise CheckpointError(f"train: the processes found resume states of steps {steps} in {state_path}; "
+                                  "on several nodes put .resume/ on a filesystem they share, or delete it there")
 
     raw_model = model
     if p["compile"] is True or (p["compile"] == "auto" and device_type == "cuda"):
@@ -469,11 +491,11 @@ def main() -> None:
         sys.exit(f"error: train.init_from is the stage's own output {args.out}; copy it first "
                  f"(cp {args.out} checkpoints/data-v1.pt && dvc add checkpoints/data-v1.pt)")
     try:
-        launcher = torchrun_command(p, [str(Path(__file__)), *sys.argv[1:]], dict(os.environ))
+        launch = torchrun_args(p, [str(Path(__file__)), *sys.argv[1:]], dict(os.environ))
     except ValueError as exc:
         sys.exit(f"error: {exc}")
-    if launcher:  # this process becomes torchrun, which starts the processes that train
-        os.execv(sys.executable, launcher)
+    if launch:  # this process becomes torchrun's agent; the processes it starts do the training
+        sys.exit(run_torchrun(launch))
     try:
         manifest = load_manifest(args.dataset)
     except (OSError, ValueError) as exc:
@@ -481,8 +503,14 @@ def main() -> None:
     master = os.environ.get("RANK", "0") == "0"
     try:
         s = train(p, model_args, manifest, args.init, args.out, args.train_log, args.live_dir, args.resume_dir)
-    except (CheckpointError, DivergedError, FileNotFoundError, ValueError, torch.OutOfMemoryError) as exc:
-        sys.exit(f"error: {exc}" if master else 1)  # every process stops; one says why
+    except DivergedError as exc:  # found by every process at the same step: rank 0 says why, then all stop
+        if master:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()  # no process exits before rank 0 has said why
+        sys.exit(1)
+    except (CheckpointError, FileNotFoundError, ValueError, torch.OutOfMemoryError) as exc:
+        sys.exit(f"error: {exc}")
     except OSError as exc:  # a write: disk full, read-only
         sys.exit(f"error: train: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
                  f"{args.out} and the last resume state are kept as they were: free space and run again")

@@ -359,6 +359,8 @@ def test_ddp_from_dvc_repro_matches_one_process_and_resumes_after_one_rank_is_ki
     assert [line.split("\t")[0] for line in live_val.read_text().splitlines()][:3] == ["step", "0", "5"]
     os.kill(rank1, signal.SIGKILL)
     assert proc.wait(timeout=120) != 0  # torchrun stops the other rank; the stage fails
+    stderr = proc.stderr.read()
+    assert re.search(r"error: train: processes failed \(.*rank 1: exit code -9;", stderr), stderr[-3000:]
     saved = torch.load(state, weights_only=True)["step"]
     assert 9 <= saved < 40 and not (root / "models" / "model.pt").exists()
 
@@ -413,6 +415,7 @@ def test_a_nan_on_one_rank_stops_every_rank_and_keeps_the_last_good_state(tmp_pa
     assert re.search(r"error: train: training diverged: train loss nan .*by step 8; nothing was saved, the last "
                      r"good state, \.resume/train/state\.pt \(step 4\), and models/model\.pt are kept",
                      result.stderr), result.stderr[-3000:]
+    assert result.stderr.count("training diverged") == 1 and "error: train: processes failed (" in result.stderr
     state = torch.load(root / ".resume" / "train" / "state.pt", weights_only=True)
     assert state["step"] == 4 and all(torch.isfinite(t).all() for t in state["model"].values())
     assert not (root / "models" / "model.pt").exists()
@@ -421,18 +424,17 @@ def test_a_nan_on_one_rank_stops_every_rank_and_keeps_the_last_good_state(tmp_pa
 # ---------------------------------------------------------------- launching, batching, logging
 
 def test_the_stage_starts_torchrun_only_for_several_processes():
-    from train import torchrun_command
+    from train import torchrun_args
 
     p = {"nproc_per_node": 1, "nnodes": 1}
     argv = ["src/train.py", "--out", "models/model.pt"]
-    assert torchrun_command(p, argv, {}) is None
-    cmd = torchrun_command({**p, "nproc_per_node": 4}, argv, {})
-    assert cmd == [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=4", "--standalone", *argv]
-    assert torchrun_command({**p, "nproc_per_node": 4}, argv, {"RANK": "0"}) is None  # already under torchrun
-    with pytest.raises(ValueError, match="PET_RDZV_ENDPOINT"):
-        torchrun_command({"nproc_per_node": 8, "nnodes": 2}, argv, {})
-    cmd = torchrun_command({"nproc_per_node": 8, "nnodes": 2}, argv, {"PET_RDZV_ENDPOINT": "node0:29500"})
-    assert "--nnodes=2" in cmd and "--rdzv_backend=c10d" in cmd and "--standalone" not in cmd
+    assert torchrun_args(p, argv, {}) is None
+    assert torchrun_args({**p, "nproc_per_node": 4}, argv, {}) == ["--standalone", "--nproc_per_node=4", *argv]
+    assert torchrun_args({**p, "nproc_per_node": 4}, argv, {"RANK": "0"}) is None  # already under torchrun
+    with pytest.raises(ValueError, match="PET_MASTER_ADDR and PET_NODE_RANK"):
+        torchrun_args({"nproc_per_node": 8, "nnodes": 2}, argv, {})
+    env = {"PET_MASTER_ADDR": "node0", "PET_NODE_RANK": "1"}
+    assert torchrun_args({"nproc_per_node": 8, "nnodes": 2}, argv, env) == ["--nnodes=2", "--nproc_per_node=8", *argv]
 
 
 def test_auto_batch_backs_off_on_out_of_memory_and_keeps_the_tokens_per_step():
