@@ -491,3 +491,33 @@ def test_progress_is_a_plain_line_with_no_eta_before_steps_are_measured():
     assert first == "train: step 1/2,000 (0%), loss 10.800" and "\r" not in first
     later = progress_line(201, 2000, 200, 100.0, 2048, 6.5)
     assert later == "train: step 201/2,000 (10%), loss 6.500, 4,096 tokens/s, ETA 15.0 min"
+
+
+def test_dvc_exp_run_shows_dvclive_metrics_and_plots(tmp_path):
+    root = dvc_project(tmp_path)
+    # experiments restore every stage's outputs: keep the repo's train stage and plots, and make the
+    # dataset the stages before it would build a tracked input instead
+    pipeline = yaml.safe_load((root / "dvc.yaml").read_text())
+    pipeline["stages"] = {"train": pipeline["stages"]["train"]}
+    (root / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    (root / ".gitignore").write_text("/models/\n/reports/\n/.resume/\n")
+    dvc(root, "add", "data/dataset.json", "data/tokens")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "train only"],
+                   cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "data"],
+                   cwd=root, check=True)
+    dvc(root, "exp", "run", "--single-item", "train", "-S", "train.learning_rate=0.001", "--name", "lr-1e-3")
+    shown = json.loads(dvc(root, "exp", "show", "--json").stdout)
+    exps = [e for baseline in shown for e in (baseline.get("experiments") or [])]
+    (exp,) = [e for e in exps if e.get("name") == "lr-1e-3"]
+    data = exp["revs"][0]["data"]
+    live = data["metrics"]["reports/train/metrics.json"]["data"]
+    assert live["step"] == 12 and live["val_loss"] < 10.8 and set(live) == {"step", "tokens", "lr", "train_loss", "val_loss"}
+    assert data["params"]["params.yaml"]["data"]["train"]["learning_rate"] == 0.001
+    assert data["params"]["reports/train/params.yaml"]["data"]["world_size"] == 1  # what the run derived
+    # the curves, from DVCLive's files, as `dvc plots show` draws them
+    (loss,) = json.loads(dvc(root, "plots", "show", "--json").stdout)["data"]["loss"]
+    points = loss["content"]["data"]["values"]
+    assert [p["step"] for p in points if "val_loss" in p] == ["0", "4", "8", "12"]
+    assert [p["step"] for p in points if "train_loss" in p] == ["4", "8", "12"]  # no train loss before a step
