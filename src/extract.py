@@ -38,6 +38,7 @@ from lxml import etree
 from tqdm import tqdm
 
 import wikitext
+from atomic import atomic_path
 from params import load_params, process_count
 from preflight import DiskSpaceError, check_space, extract_need
 
@@ -273,25 +274,17 @@ def main() -> None:
         sys.exit(f"error: extract: {exc}")
 
     started = time.perf_counter()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.stats.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_name(args.out.name + ".tmp")
-    tmp_stats = args.stats.with_name(args.stats.name + ".tmp")
     try:
-        counts = extract(files, tmp_out, min_chars, processes)
-        seconds = time.perf_counter() - started
-        stats = stats_of(counts, files, seconds)
-        tmp_stats.write_text(json.dumps(stats, indent=2) + "\n")
-        tmp_out.replace(args.out)
-        tmp_stats.replace(args.stats)
+        with atomic_path(args.out) as tmp_out, atomic_path(args.stats) as tmp_stats:
+            counts = extract(files, tmp_out, min_chars, processes)
+            seconds = time.perf_counter() - started
+            stats = stats_of(counts, files, seconds)
+            tmp_stats.write_text(json.dumps(stats, indent=2) + "\n")
     except DumpError as exc:
         sys.exit(f"error: {exc}")
     except OSError as exc:  # reading errors are DumpErrors: this is a write (disk full, read-only)
         sys.exit(f"error: extract: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
                  "earlier outputs are untouched: free space there and run the stage again")
-    finally:
-        tmp_out.unlink(missing_ok=True)
-        tmp_stats.unlink(missing_ok=True)
 
     skipped = stats["pages_seen"] - stats["articles_kept"]
     print(f"extract: {stats['articles_kept']:,} articles, {stats['chars_written']:,} chars, "
