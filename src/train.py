@@ -138,8 +138,9 @@ def largest_micro_batch(per_process: int, try_batch: Callable[[int], None]) -> i
             try_batch(size)
             return size
         except torch.OutOfMemoryError:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            pass  # try the next size down; leaving this block drops what the failed try held
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     raise torch.OutOfMemoryError("train: not even one sequence per micro-batch fits in the device's memory; "
                                  "pick a smaller train.preset (or model.block_size)")
 
@@ -264,16 +265,12 @@ def probe_step(config: GPTConfig, p: dict, batch: int, device: str, amp) -> None
     memory (weights, gradients, activations, AdamW state). Raises torch.OutOfMemoryError if it won't fit."""
     model = GPT(config).to(device)
     optimizer = torch.optim.AdamW(model.param_groups(p["weight_decay"]), lr=p["learning_rate"], fused=True)
-    try:
-        x = torch.randint(0, config.vocab_size, (batch, config.block_size), device=device)
-        with amp:
-            _, loss = model(x, x)
-        loss.backward()
-        optimizer.step()
-        torch.cuda.synchronize(device)
-    finally:
-        del model, optimizer
-        torch.cuda.empty_cache()
+    x = torch.randint(0, config.vocab_size, (batch, config.block_size), device=device)
+    with amp:
+        _, loss = model(x, x)
+    loss.backward()
+    optimizer.step()
+    torch.cuda.synchronize(device)
 
 
 def open_live(live_dir: Path, rows: list[dict], facts: dict):
@@ -323,6 +320,10 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
     total_iters, step_tokens = max_iters(p, T), tokens_per_step(p, T)
     try_batch = ((lambda n: probe_step(config, p, n, device, amp)) if device_type == "cuda" else None)
     micro, accum = batch_plan(p, world, try_batch)
+    if world > 1 and p["batch_size"] == "auto":  # every process runs the micro-batch that fits on all
+        sizes = [micro] * world
+        torch.distributed.all_gather_object(sizes, micro)
+        micro, accum = min(sizes), accum * micro // min(sizes)
     windows = TrainWindows(train_files(manifest), T)
     ev_tokens = eval_tokens(manifest, T, eval_window_count(p) * T)
     ev_x, ev_y = (torch.from_numpy(a) for a in eval_windows(ev_tokens, T))
@@ -409,10 +410,11 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
         lr = lr_at(step, total_iters, p["warmup_iters"], p["learning_rate"], p["min_lr"])
         for group in optimizer.param_groups:
             group["lr"] = lr
-        if model_args["dropout"] > 0:  # dropout masks, like batches, follow from the step alone
-            torch.manual_seed(hash((p["seed"], rank, step)) & 0xFFFF_FFFF)
         for i in range(accum):
-            x, y = (to_device(a, device) for a in windows.batch(batch_rng(p["seed"], step, rank * accum + i), micro))
+            shard = rank * accum + i  # this micro-batch's number among the step's, over all processes
+            x, y = (to_device(a, device) for a in windows.batch(batch_rng(p["seed"], step, shard), micro))
+            if model_args["dropout"] > 0:  # dropout masks, like batches, follow from (step, shard) alone
+                torch.manual_seed(hash((p["seed"], step, shard)) & 0xFFFF_FFFF)
             if world > 1:  # all-reduce gradients on the last micro-batch only
                 model.require_backward_grad_sync = i == accum - 1
             with amp:
