@@ -521,3 +521,21 @@ def test_dvc_exp_run_shows_dvclive_metrics_and_plots(tmp_path):
     points = loss["content"]["data"]["values"]
     assert [p["step"] for p in points if "val_loss" in p] == ["0", "4", "8", "12"]
     assert [p["step"] for p in points if "train_loss" in p] == ["4", "8", "12"]  # no train loss before a step
+
+
+def test_progress_in_a_log_file_is_plain_lines(repo, monkeypatch, capsys):
+    """In-process run with the progress interval at 0 s: one plain line per step on stderr."""
+    import train
+    from params import load_params
+
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(train, "PROGRESS_EVERY_S", 0.0)
+    params = load_params(repo / "params.yaml")
+    train.train(params["train"], train.check_model_args(params), json.loads((repo / "data" / "dataset.json").read_text()),
+                Path("checkpoints/scratch"), Path("models/model.pt"), Path("reports/train_log.csv"),
+                Path("reports/train"), Path(".resume/train"))
+    err = capsys.readouterr().err
+    progress = [line for line in err.splitlines() if line.startswith("train: step ")]
+    assert len(progress) == 12 and "\r" not in err
+    assert "ETA" not in progress[0] and re.fullmatch(r"train: step 1/12 \(8%\), loss \d+\.\d{3}", progress[0])
+    assert re.fullmatch(r"train: step 12/12 \(100%\), loss \d+\.\d{3}, [\d,]+ tokens/s, ETA 0\.0 min", progress[-1])
