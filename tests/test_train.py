@@ -252,6 +252,12 @@ def test_bad_params_name_the_key(repo):
     write_params(repo, {**FAST_TRAIN, "model": {"n_layers": 3}})
     result = run(train_cmd(), repo)
     assert result.returncode != 0 and "train.model" in result.stderr and "n_layers" in result.stderr
+    write_params(repo, {**FAST_TRAIN, "nproc_per_node": 2, "grad_accum": 3})  # 3 micro-batches on 2 processes
+    result = run(train_cmd(), repo)
+    assert result.returncode != 0 and "`train.grad_accum` (3) must be divisible by" in result.stderr
+    write_params(repo, {**FAST_TRAIN, "batch_size": "max"})
+    result = run(train_cmd(), repo)
+    assert result.returncode != 0 and "`train.batch_size` must be an integer >= 1, got 'max'" in result.stderr
 
 
 def test_a_truncated_token_file_says_to_run_dvc_repro(repo):
