@@ -8,7 +8,7 @@ through SDPA, 4x GELU MLP, LayerNorm without bias, tied embedding/head, vocab 50
 the same batch, dtype (bf16 autocast on CUDA), fused AdamW (on CUDA), gradient clipping, compile
 setting and random tokens; each runs `--warmup` untimed steps then `--steps` timed ones (the clock
 stops only after a device synchronize). MFU = FLOPs/token (6N + 12*L*H*Q*T, nanoGPT's formula) times
-tokens/s over the device's dense bf16 peak (train.PEAK_BF16_TFLOPS: 989 TFLOPS on an H100 SXM, not the
+tokens/s over the device's dense bf16 peak (src/gpus.json: 989 TFLOPS on an H100 SXM, not the
 A100's 312 that nanoGPT assumes). Prints one line per model and the ratio:
 
     model      tokens/s      MFU   ms/step   peak MB
@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
 from model import GPT, GPTConfig  # noqa: E402
-from train import keep_freed_memory, peak_flops  # noqa: E402
+from device import keep_freed_memory, peak_flops  # noqa: E402
 
 
 # ------------------------------------------- nanoGPT's model (karpathy/nanoGPT model.py, abridged)

@@ -19,18 +19,20 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import sys
-from contextlib import nullcontext
+import time
 from pathlib import Path
 
 import torch
 
+from atomic import atomic_path, write_json_atomic, write_text_atomic
 from batches import eval_tokens, eval_windows, fingerprint, load_manifest
 from checkpoint import CheckpointError, load
+from device import autocast, pick_dtype
 from model import GPT, GPTConfig
 from params import load_params
-from tokens import EOT, gpt2_encoding, write_json_atomic
+from runlog import record
+from tokens import EOT, gpt2_encoding
 
 
 def load_model(path: Path, device: str) -> tuple[GPT, dict]:
@@ -44,12 +46,11 @@ def load_model(path: Path, device: str) -> tuple[GPT, dict]:
 @torch.no_grad()
 def mean_loss(model: GPT, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: str) -> float:
     """Mean next-token cross-entropy over windows x, y (n, T), every window weighted equally."""
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                if device == "cuda" and torch.cuda.is_bf16_supported() else nullcontext())
+    amp = autocast(device, pick_dtype("auto", device))  # the precision `train` uses by default
     total = 0.0
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
-        with autocast:
+        with amp:
             _, loss = model(xb, yb)
         total += loss.item() * len(xb)
     return total / len(x)
@@ -89,25 +90,12 @@ def plot_curve(rows: list[dict], title: str, path: Path) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp")
     try:  # a temporary file and a rename: a failed write never leaves half a PNG
-        fig.savefig(tmp, dpi=100, format="png")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def build_metrics(val_loss: float, scored_tokens: int, sha1: str, ckpt: dict, manifest: dict) -> dict:
@@ -119,9 +107,6 @@ def build_metrics(val_loss: float, scored_tokens: int, sha1: str, ckpt: dict, ma
         "train_loss": s["train_loss"] and round(s["train_loss"], 5),
         "tokens_trained": s["tokens_trained"],
         "token_budget": s["token_budget"],
-        "tokens_per_s": s["tokens_per_s"] and round(s["tokens_per_s"], 1),
-        "mfu": s["mfu"] and round(s["mfu"], 4),
-        "wall_time_s": round(s["wall_time_s"], 1),
         "dataset_tokens": totals["tokens"],
         "dataset_documents": totals["documents"],
         "train_tokens": totals["train_tokens"],
@@ -144,6 +129,7 @@ def main() -> None:
     args = parser.parse_args()
 
     p = load_params()["evaluate"]  # checks every evaluate.* key, and exits naming the key
+    started = time.perf_counter()
     try:
         manifest = load_manifest(args.dataset)
     except (OSError, ValueError) as exc:
@@ -173,6 +159,7 @@ def main() -> None:
     except OSError as exc:
         sys.exit(f"error: evaluate: cannot write {exc.filename or args.metrics.parent}: {exc.strerror or exc}; "
                  "free space there and run the stage again")
+    record("evaluate", time.perf_counter() - started, tokens_scored=x.numel())
     print(f"evaluate: val loss {val_loss:.3f} (perplexity {math.exp(val_loss):,.0f}) on {x.numel():,} tokens "
           f"(eval set {sha1[:8]}), parts {manifest['parts']} -> {args.metrics}")
 

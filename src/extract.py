@@ -42,9 +42,11 @@ from isal import igzip
 from lxml import etree
 
 import wikitext
+from atomic import atomic_path
 from params import load_params, process_count
 from preflight import DiskSpaceError, check_space, extract_need
 from progress import Progress
+from runlog import record
 
 # A chunk of pages sent to a worker (single-stream parts) holds about this many characters of
 # wikitext: big enough that pickling costs little, small enough to keep every worker busy.
@@ -438,18 +440,13 @@ def main() -> None:
         sys.exit(f"error: extract: {exc}")
 
     started = time.perf_counter()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.stats.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_name(args.out.name + ".tmp")
-    tmp_stats = args.stats.with_name(args.stats.name + ".tmp")
     progress = Progress(f"extract {args.dump}", sum(path.stat().st_size for path in files))
     try:
-        counts = extract(files, tmp_out, min_chars, processes, progress)
-        seconds = time.perf_counter() - started
-        stats = stats_of(counts, files)
-        tmp_stats.write_text(json.dumps(stats, indent=2) + "\n")
-        tmp_out.replace(args.out)
-        tmp_stats.replace(args.stats)
+        with atomic_path(args.out) as tmp_out, atomic_path(args.stats) as tmp_stats:
+            counts = extract(files, tmp_out, min_chars, processes, progress)
+            seconds = time.perf_counter() - started
+            stats = stats_of(counts, files)
+            tmp_stats.write_text(json.dumps(stats, indent=2) + "\n")
     except DumpError as exc:
         sys.exit(f"error: {exc}")
     except OSError as exc:  # reading errors are DumpErrors: this is a write (disk full, read-only)
@@ -457,10 +454,10 @@ def main() -> None:
                  "earlier outputs are untouched: free space there and run the stage again")
     finally:
         progress.close()
-        tmp_out.unlink(missing_ok=True)
-        tmp_stats.unlink(missing_ok=True)
 
     skipped = stats["pages_seen"] - stats["articles_kept"]
+    record(f"extract@{args.dump.name}", seconds, xml_mb=stats["xml_mb"], articles=stats["articles_kept"],
+           processes=processes)
     print(f"extract: {stats['articles_kept']:,} articles, {stats['chars_written']:,} chars, "
           f"{skipped:,} skipped, {seconds:.1f} s, {stats['xml_mb'] / seconds:.1f} MB/s of XML")
 

@@ -31,8 +31,9 @@ KEYS = {
     "extract": ("min_chars",),
     "tokenize": ("val_fraction",),
     "train": ("preset", "presets", "model", "init_from", "seed", "token_budget", "batch_size", "grad_accum",
-              "learning_rate", "min_lr", "warmup_iters", "weight_decay", "beta1", "beta2", "grad_clip",
-              "eval_interval", "eval_iters", "checkpoint_interval", "device", "dtype", "compile"),
+              "sequences_per_step", "nproc_per_node", "nnodes", "learning_rate", "min_lr", "warmup_iters",
+              "weight_decay", "beta1", "beta2", "grad_clip", "eval_interval", "eval_iters",
+              "checkpoint_interval", "device", "dtype", "compile"),
     "evaluate": ("max_tokens", "batch_size", "prompts", "sample_tokens", "temperature", "top_k", "seed"),
     "resources": ("processes", "download_retries", "download_timeout_s", "disk_reserve_mb"),
 }
@@ -184,9 +185,19 @@ def check_model_args(params: dict) -> dict:
 
 def check_train(params: dict) -> None:
     check_keys(params["train"], "train", KEYS["train"])
-    for key in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "checkpoint_interval",
-                "token_budget"):
+    for key in ("grad_accum", "sequences_per_step", "eval_interval", "eval_iters", "checkpoint_interval",
+                "token_budget", "nproc_per_node", "nnodes"):
         _check_int(params, f"train.{key}", 1)
+    if _get(params, "train.batch_size") != "auto":
+        _check_int(params, "train.batch_size", 1)
+    processes = params["train"]["nproc_per_node"] * params["train"]["nnodes"]
+    # the micro-batches of a step are split evenly over the processes
+    if params["train"]["batch_size"] == "auto" and params["train"]["sequences_per_step"] % processes:
+        _fail("train.sequences_per_step", f"({params['train']['sequences_per_step']}) must be divisible by "
+              f"train.nproc_per_node * train.nnodes ({processes})")
+    if params["train"]["batch_size"] != "auto" and params["train"]["grad_accum"] % processes:
+        _fail("train.grad_accum", f"({params['train']['grad_accum']}) must be divisible by "
+              f"train.nproc_per_node * train.nnodes ({processes}): each process runs an equal share")
     _check_int(params, "train.warmup_iters", 0)
     _check_int(params, "train.seed", 0)
     lr = _check_number(params, "train.learning_rate", 0.0)

@@ -21,7 +21,6 @@ import argparse
 import csv
 import io
 import math
-import os
 import subprocess
 import time
 from collections import Counter
@@ -33,6 +32,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display, no browser, no network
 import matplotlib.pyplot as plt
+
+from atomic import atomic_path, write_text_atomic
 
 METRIC_KEYS = ("val_loss", "perplexity", "dataset_tokens", "dataset_documents", "tokens_trained",
                "eval_set_sha1")
@@ -146,26 +147,18 @@ def markdown_table(versions: list[Version]) -> str:
 
 def save_png(fig, path: Path) -> None:
     """The figure through a temporary file and a rename: a failed write leaves the old PNG whole."""
-    tmp = path.with_name(path.name + ".tmp")
     try:
         fig.tight_layout()
-        fig.savefig(tmp, dpi=110, format="png")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
 
 
 def write_report(versions: list[Version], out: Path) -> None:
     """versions.md, scaling.png and train_curves.png in `out`, each written whole or not at all."""
     out.mkdir(parents=True, exist_ok=True)
-    table = out / "versions.md"
-    tmp = table.with_name(table.name + ".tmp")
-    try:
-        tmp.write_text(markdown_table(versions))
-        os.replace(tmp, table)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(out / "versions.md", markdown_table(versions))
     plot_scaling(versions, out / "scaling.png")
     plot_curves(versions, out / "train_curves.png")
 

@@ -28,6 +28,7 @@ from isal import igzip, isal_zlib
 
 from params import load_params, process_count
 from progress import Progress
+from runlog import record
 from tokens import DTYPE, EOT, SPLITS, gpt2_encoding, is_validation, write_json_atomic
 
 BATCH_DOCS = 256  # documents per encode call: enough to keep every thread busy, small in memory
@@ -120,6 +121,7 @@ def main() -> None:
         progress.close()
     seconds = time.time() - started
     total = meta["train"]["tokens"] + meta["val"]["tokens"]
+    record(f"tokenize@{args.out.name}", seconds, tokens=total)
     print(f"{args.out}: {meta['train']['documents']:,} train docs {meta['train']['tokens']:,} tokens, "
           f"{meta['val']['documents']:,} val docs {meta['val']['tokens']:,} tokens, "
           f"{seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} tokens/s)")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from atomic import write_json_atomic  # noqa: F401  (stages write JSON through tokens)
+
 GPT2_DIR = Path(__file__).resolve().parent / "gpt2"
 # The hashes tiktoken itself pins for these two files.
 GPT2_SHA256 = {
@@ -78,15 +80,3 @@ def read_tokens(part_dir: Path, split: str) -> np.memmap | np.ndarray:
     if expected == 0:
         return np.zeros(0, dtype=DTYPE)
     return np.memmap(path, dtype=DTYPE, mode="r")
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON through a temporary file and a rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)  # after a failed write (disk full): no half file left behind

@@ -1,97 +1,86 @@
 """Train GPT-2 on a dataset version: the `train` stage.
 
-    python src/train.py --dataset data/dataset.json --init checkpoints/scratch \
-        --out models/model.pt --train-log reports/train_log.csv --resume-dir .resume/train
+    python src/train.py --dataset data/dataset.json --init checkpoints/scratch --out models/model.pt \
+        --train-log reports/train_log.csv --live-dir reports/train --resume-dir .resume/train
 
-Reads the `train:` section of params.yaml (model preset, token budget, optimizer, schedule) and the
-token files listed in the manifest. Writes the final checkpoint (plain tensors + `model_args`, loadable
-with `torch.load(weights_only=True)`) and a CSV log with step, tokens, lr, train_loss, val_loss, where
-val_loss is measured on fixed windows of the manifest's evaluation set, the same for every version.
+Reads the `train:` section of params.yaml (model preset, token budget, batch, optimizer, schedule,
+processes) and the token files listed in the manifest. Writes the final checkpoint (plain tensors +
+`model_args`, loadable with `torch.load(weights_only=True)`), the log rows (step, tokens, lr,
+train_loss, val_loss; val_loss on fixed windows of the evaluation set, the same for every version) as
+`--train-log` CSV, and the same rows live through DVCLive into `--live-dir`, so `dvc exp show` and
+`dvc plots show` follow a run while it trains. Progress goes to stderr as one plain line every ~10 s.
+
+Steps: every optimizer step trains on the same number of tokens whatever the number of processes,
+batch_size * grad_accum * block_size (with `batch_size: auto`, sequences_per_step * block_size);
+steps = ceil(token_budget / tokens per step).
+
+Several processes: with `train.nproc_per_node` (and `train.nnodes`) above 1 this script runs torchrun,
+which starts it again on every process (DistributedDataParallel: NCCL on CUDA, gloo on CPU). The micro-batches of a step
+are split over the processes, so the weights match a one-process run of the same params. Batches come
+from a generator seeded by (seed, step, micro-batch index over all processes): a resumed run draws
+exactly the batches the killed one would have.
 
 Warm start: `train.init_from` names a checkpoint (`checkpoints/scratch`, a committed placeholder, means
-from scratch). dvc.yaml lists it as a dependency, so dvc.lock records what the run started from.
-
-Crash safety: every `train.checkpoint_interval` steps the full state (model, optimizer, step, log,
-scaler) goes to `<resume-dir>/state.pt` by a write to a temporary file and a rename. Run the stage again
-after a crash or a kill and it resumes from there when model args, params, manifest, start checkpoint
-and world size match; batches come from a generator seeded by (seed, rank, step, micro-step), so the
-resumed run draws exactly the batches the killed one would have. The file is removed on success.
-A loss or weight that turns NaN or infinite stops the run at the next log row or checkpoint with an
-error; nothing is saved after that, so the last state saved and any earlier `--out` stay as they were.
-Checkpoints hold plain tensors and values only; one holding pickled code is refused (src/checkpoint.py).
-
-Several GPUs or nodes: the same script under torchrun runs DistributedDataParallel (NCCL on CUDA,
-gloo on CPU). Each process draws its own windows; a step then trains on
-batch_size * block_size * grad_accum * world_size tokens, and the step count shrinks to keep
-`train.token_budget` the same:
-
-    torchrun --standalone --nproc_per_node=8 src/train.py --dataset ... (same arguments)
-    # two nodes of 8 GPUs; run on each node with its --node_rank:
-    torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 --rdzv_backend=c10d \
-        --rdzv_endpoint=HOST:29500 src/train.py --dataset ... (same arguments)
-    # on CPU, as the tests do:
-    torchrun --standalone --nproc_per_node=2 src/train.py --dataset ... (same arguments)
-
-Under `dvc repro` put the torchrun line in the stage's cmd (dvc.yaml) or run it by hand and then
-`dvc commit train`.
+from scratch); dvc.yaml lists it as a dependency. Crash safety and resume: src/checkpoint.py. A loss or
+weight that turns NaN or infinite on any process stops every process at the next log row or resume
+save; nothing is saved after that, so the last resume state and any earlier `--out` stay as they were.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import ctypes
 import hashlib
-import json
 import math
 import os
 import sys
 import time
-from contextlib import nullcontext
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from atomic import write_text_atomic
 from batches import TrainWindows, eval_tokens, eval_windows, load_manifest, train_files
-from checkpoint import CheckpointError, load, nonfinite, save_atomic
+from checkpoint import (CheckpointError, checkpoint_due, load, load_resume, nonfinite, run_fingerprint,
+                        save_atomic)
+from device import autocast, keep_freed_memory, peak_flops, pick_dtype, setup_distributed
 from model import GPT, GPTConfig, clean_state_dict
 from params import SCRATCH, load_params
+from runlog import record
 
 LOG_FIELDS = ["step", "tokens", "lr", "train_loss", "val_loss"]
+PROGRESS_EVERY_S = 10.0
 
-# Dense (no sparsity) bf16 tensor-core peaks, TFLOPS, from NVIDIA's datasheets; matched against
-# torch.cuda.get_device_name() in order, so the more specific names come first.
-PEAK_BF16_TFLOPS = [
-    ("H100 PCIe", 756.0),  # H100 datasheet: 1,513 with sparsity
-    ("H100 NVL", 835.0),   # 1,671 with sparsity
-    ("H100", 989.0),       # SXM (the "H100 80GB HBM3"): 1,979 with sparsity
-    ("H200", 989.0),       # same tensor cores as H100 SXM
-    ("GH200", 989.0),
-    ("A100", 312.0),       # A100 datasheet: 312 dense, 624 sparse
-    ("L40S", 362.0),
-    ("L4", 121.0),         # L4 datasheet: 242 with sparsity
-    ("A10G", 70.0),        # per AWS; the A10's datasheet says 125 at higher clocks
-    ("A10", 125.0),
-    # GeForce Ada cards run bf16/fp16 with fp32 accumulation at half the fp16-accumulate rate.
-    # Ada whitepaper (RTX 4090): 165.2 TFLOPS fp16 with fp32 accumulate, dense.
-    ("RTX 4090", 165.2),
-    # RTX 4070 is not in the whitepaper's table; same per-SM rate as the 4090 (165.2 TFLOPS /
-    # (128 SMs * 2.52 GHz) = 512 flop/clk/SM) times 46 SMs * 2.475 GHz boost = 58.3 TFLOPS.
-    ("RTX 4070", 58.3),
-]
+
+class DivergedError(RuntimeError):
+    """The loss or the weights became NaN or infinite."""
 
 
 # --------------------------------------------------------------------------------------- pure helpers
 
-def tokens_per_step(p: dict, block_size: int, world_size: int) -> int:
-    return p["batch_size"] * block_size * p["grad_accum"] * world_size
+def process_count(p: dict) -> int:
+    return p["nproc_per_node"] * p["nnodes"]
 
 
-def max_iters(p: dict, block_size: int, world_size: int) -> int:
+def step_sequences(p: dict) -> int:
+    """Sequences per optimizer step, over all processes and micro-batches."""
+    return p["sequences_per_step"] if p["batch_size"] == "auto" else p["batch_size"] * p["grad_accum"]
+
+
+def tokens_per_step(p: dict, block_size: int) -> int:
+    return step_sequences(p) * block_size
+
+
+def max_iters(p: dict, block_size: int) -> int:
     """Optimizer steps that spend the token budget (rounded up to a whole step)."""
-    return math.ceil(p["token_budget"] / tokens_per_step(p, block_size, world_size))
+    return math.ceil(p["token_budget"] / tokens_per_step(p, block_size))
+
+
+def eval_window_count(p: dict) -> int:
+    """Windows of the evaluation set scored at each log row: eval_iters batches of batch_size (of 8
+    with `auto`, so the windows never depend on the card)."""
+    return p["eval_iters"] * (8 if p["batch_size"] == "auto" else p["batch_size"])
 
 
 def lr_at(step: int, total: int, warmup: int, lr: float, min_lr: float) -> float:
@@ -104,35 +93,86 @@ def lr_at(step: int, total: int, warmup: int, lr: float, min_lr: float) -> float
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
 
 
-def pick_device(name: str) -> str:
-    if name != "auto":
-        return name
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def pick_dtype(name: str, device_type: str) -> torch.dtype:
-    """auto: bf16 on CUDA cards that have it, fp16 (with a grad scaler) on older ones, fp32 elsewhere
-    (bf16 autocast on CPUs without AMX/avx512-bf16 is slower than fp32)."""
-    if name != "auto":
-        return getattr(torch, name)
-    if device_type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
-def peak_flops(device_type: str) -> float | None:
-    """The running device's dense bf16 peak in FLOP/s, or None when unknown (CPU, MPS, other cards)."""
-    if device_type != "cuda":
+def torchrun_args(p: dict, argv: list[str], env: dict) -> list[str] | None:
+    """torchrun's arguments to run this script on train.nproc_per_node processes (per node), or None
+    when one process is asked for or this one was started by torchrun already. Several nodes take
+    torchrun's own variables: PET_MASTER_ADDR (the node of rank 0), PET_NODE_RANK (0, 1, ...)."""
+    if process_count(p) == 1 or "RANK" in env:
         return None
-    name = torch.cuda.get_device_name()
-    for key, tflops in PEAK_BF16_TFLOPS:
-        if key in name:
-            return tflops * 1e12
+    nproc = f"--nproc_per_node={p['nproc_per_node']}"
+    if p["nnodes"] == 1:
+        return ["--standalone", nproc, *argv]  # rendezvous on a free local port
+    missing = [name for name in ("PET_MASTER_ADDR", "PET_NODE_RANK") if name not in env]
+    if missing:
+        raise ValueError(f"train.nnodes is {p['nnodes']}: set {' and '.join(missing)} on every node "
+                         "(PET_MASTER_ADDR=the first node's address, PET_NODE_RANK=0 there, 1, 2, ... elsewhere)")
+    # static rendezvous: node 0 holds rank 0, the process that writes the outputs
+    return [f"--nnodes={p['nnodes']}", nproc, *argv]
+
+
+def run_torchrun(args: list[str]) -> str | None:
+    """Run torchrun in this process (it starts the training processes and waits for them); returns
+    None on success, else one line saying which processes failed, in place of torchrun's traceback
+    (each process has printed its own error already)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    try:
+        run(parse_args(args))
+    except ChildFailedError as exc:
+        codes = ", ".join(f"rank {rank}: exit code {f.exitcode}" for rank, f in sorted(exc.failures.items()))
+        return (f"error: train: processes failed ({codes}; a negative code is the signal that ended it), "
+                "and torchrun stopped the others; each process's own error, if it had one, is above")
     return None
+
+
+def divisors_descending(n: int) -> list[int]:
+    return [d for d in range(n, 0, -1) if n % d == 0]
+
+
+def largest_micro_batch(per_process: int, try_batch: Callable[[int], None]) -> int:
+    """The largest divisor of `per_process` (sequences per step per process) for which `try_batch`
+    (one forward, backward and optimizer step on that many sequences) runs without running out of
+    memory. Divisors only, so micro-batches add up to exactly the step's sequences."""
+    for size in divisors_descending(per_process):
+        try:
+            try_batch(size)
+            return size
+        except torch.OutOfMemoryError:
+            pass  # try the next size down; leaving this block drops what the failed try held
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    raise torch.OutOfMemoryError("train: not even one sequence per micro-batch fits in the device's memory; "
+                                 "pick a smaller train.preset (or model.block_size)")
+
+
+def batch_plan(p: dict, world: int, try_batch: Callable[[int], None] | None) -> tuple[int, int]:
+    """(sequences per micro-batch, micro-batches per step) of each process. `auto` probes with
+    `try_batch` (None where no probe is possible: CPU and MPS, where up to 8 sequences are batched)."""
+    per_process = step_sequences(p) // world
+    if p["batch_size"] != "auto":
+        return p["batch_size"], per_process // p["batch_size"]
+    if try_batch is None:
+        micro = max(d for d in divisors_descending(per_process) if d <= 8)
+    else:
+        micro = largest_micro_batch(per_process, try_batch)
+    return micro, per_process // micro
+
+
+def batch_rng(seed: int, step: int, shard: int) -> np.random.Generator:
+    """The generator of one micro-batch: `shard` numbers the micro-batches of a step over all processes
+    (rank * micro-batches per process + micro), so the batches of a step do not depend on how many
+    processes share them, and a resumed run draws the same ones."""
+    return np.random.default_rng([seed, step, shard])
+
+
+def progress_line(step: int, total: int, steps_timed: int, seconds: float, step_tokens: int, loss: float) -> str:
+    """One line for a log file; the ETA waits for measured steps rather than guessing from step 0."""
+    line = f"train: step {step:,}/{total:,} ({step / total:.0%}), loss {loss:.3f}"
+    if steps_timed >= 2 and seconds > 0:
+        left = (total - step) * seconds / steps_timed
+        line += f", {steps_timed * step_tokens / seconds:,.0f} tokens/s, ETA {left / 60:.1f} min"
+    return line
 
 
 def file_sha1(path: Path) -> str:
@@ -143,12 +183,12 @@ def file_sha1(path: Path) -> str:
     return h.hexdigest()
 
 
-def run_fingerprint(model_args: dict, p: dict, manifest: dict, init_sha1: str | None, world: int) -> str:
-    """What a resume checkpoint must match: everything that decides the weights, the data order and
-    the step count. checkpoint_interval is left out: it changes when state is saved, not the result."""
-    config = {k: v for k, v in p.items() if k != "checkpoint_interval"}
-    blob = json.dumps([model_args, config, manifest, init_sha1, world], sort_keys=True)
-    return hashlib.sha1(blob.encode()).hexdigest()
+def weights_sha1(state_dict: dict) -> str:
+    h = hashlib.sha1()
+    for name, tensor in sorted(state_dict.items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def load_init(path: Path, model_args: dict) -> tuple[dict | None, str | None]:
@@ -158,55 +198,53 @@ def load_init(path: Path, model_args: dict) -> tuple[dict | None, str | None]:
     if not path.exists():
         raise FileNotFoundError(f"train.init_from: {path} not found; train the earlier version first, "
                                 f"copy its models/model.pt there (and `dvc add` it), or use checkpoints/{SCRATCH}")
-    ckpt = load(path, "train.init_from", ("model", "model_args"))
+    ckpt = load(path, f"train.init_from: {path}", ("model", "model_args"))
     if ckpt["model_args"] != model_args:
-        raise ValueError(f"train.init_from: {path} has model args {ckpt['model_args']}, but train.preset/"
-                         f"train.model give {model_args}; set them to match the checkpoint")
+        raise ValueError(f"train.init_from: {path} was trained with model args {ckpt['model_args']} but "
+                         f"params.yaml train.preset/model give {model_args}; set them to match the checkpoint")
     return ckpt["model"], file_sha1(path)
 
 
-def write_log(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def log_csv(rows: list[dict]) -> str:
+    lines = [",".join(LOG_FIELDS)]
+    lines += [",".join("" if row[key] is None else str(row[key]) for key in LOG_FIELDS) for row in rows]
+    return "\n".join(lines) + "\n"
 
 
-def keep_freed_memory() -> None:
-    """CPU speed: glibc hands every block above 32 MB back to the OS when freed, so each step would
-    page-fault its (batch*block, vocab) logits in again; measured 1.7x slower on 2 cores. Serve large
-    blocks from the heap and keep them instead (the footprint stays at the peak of one step)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-4, 0)        # M_MMAP_MAX: no mmap-backed blocks
-        libc.mallopt(-1, 1 << 40)  # M_TRIM_THRESHOLD: never trim the heap
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune
+# ------------------------------------------------------------------------------- on every process
+
+def mean_over_processes(t: torch.Tensor, world: int) -> torch.Tensor:
+    """The mean of `t` over all processes (every process gets it)."""
+    if world == 1:
+        return t
+    t = t.clone()
+    torch.distributed.all_reduce(t)
+    return t / world
 
 
-class DivergedError(RuntimeError):
-    """The loss or the weights became NaN or infinite."""
+def divergence(losses: dict[str, float | None], model: torch.nn.Module, world: int, device: str) -> str | None:
+    """What turned NaN or infinite, on any process, or None; every process gets the same verdict."""
+    bad = [f"{name} {value}" for name, value in losses.items() if value is not None and not math.isfinite(value)]
+    broken = nonfinite(model.state_dict())
+    if broken:
+        bad.append(f"non-finite weights in {', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}")
+    if world > 1:
+        flag = torch.tensor(float(bool(bad)), device=device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if flag.item() and not bad:
+            bad.append("non-finite weights on another process")
+    return " and ".join(bad) or None
 
-
-# ------------------------------------------------------------------------------------------- training
 
 @torch.no_grad()
-def estimate_val_loss(model, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: str, autocast,
+def estimate_val_loss(model, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: str, amp,
                       rank: int = 0, world: int = 1) -> float:
-    """Mean loss over the fixed windows x, y (n, T); in DDP each rank scores every world-th batch."""
+    """Mean loss over the fixed windows x, y (n, T); each process scores every world-th batch."""
     model.eval()
     total = torch.zeros(2, dtype=torch.float64, device=device)  # (sum of window losses, windows)
     for start in range(rank * batch_size, len(x), batch_size * world):
-        xb = x[start:start + batch_size].to(device)
-        yb = y[start:start + batch_size].to(device)
-        with autocast:
+        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+        with amp:
             _, loss = model(xb, yb)
         total += torch.stack([loss.double() * len(xb), torch.tensor(len(xb), dtype=torch.float64, device=device)])
     if world > 1:
@@ -223,146 +261,166 @@ def to_device(a: np.ndarray, device: str) -> torch.Tensor:
     return t.to(device)
 
 
+def probe_step(config: GPTConfig, p: dict, batch: int, device: str, amp) -> None:
+    """One training step of a throwaway model on `batch` random sequences: what a real step needs in
+    memory (weights, gradients, activations, AdamW state). Raises torch.OutOfMemoryError if it won't fit."""
+    model = GPT(config).to(device)
+    optimizer = torch.optim.AdamW(model.param_groups(p["weight_decay"]), lr=p["learning_rate"], fused=True)
+    x = torch.randint(0, config.vocab_size, (batch, config.block_size), device=device)
+    with amp:
+        _, loss = model(x, x)
+    loss.backward()
+    optimizer.step()
+    torch.cuda.synchronize(device)
+
+
+def open_live(live_dir: Path, rows: list[dict], facts: dict):
+    """A DVCLive logger writing into live_dir, offline, with the rows of a resumed run replayed."""
+    os.environ["DVC_STUDIO_OFFLINE"] = "true"  # never post to Studio, whatever the user's DVC config
+    from dvclive import Live
+
+    # report=None: no HTML; save_dvc_exp=False: `dvc exp run` saves experiments itself;
+    # dvcyaml=None: dvc.yaml already declares the files as the stage's metrics and plots
+    live = Live(str(live_dir), report=None, save_dvc_exp=False, dvcyaml=None)
+    live.log_params(facts)
+    for row in rows:
+        log_live(live, row)
+    return live
+
+
+def log_live(live, row: dict) -> None:
+    live.step = row["step"]
+    for key in LOG_FIELDS[1:]:
+        if row[key] is not None:
+            live.log_metric(key, row[key])  # no timestamp: cached outputs hold no wall-clock values
+    live.next_step()
+
+
+# ------------------------------------------------------------------------------------------- training
+
 def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path, log_path: Path,
-          resume_dir: Path) -> dict:
-    """The whole run; returns the summary stored in the checkpoint."""
+          live_dir: Path, resume_dir: Path) -> dict:
+    """The whole run on this process; returns the summary stored in the checkpoint."""
+    # ---- set-up: processes, device, data, model, optimizer, resume state
     t_start = time.time()
-    ddp = "RANK" in os.environ
-    if ddp:
-        rank, local_rank, world = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"])
-    else:
-        rank, local_rank, world = 0, 0, 1
-    device = pick_device(p["device"])
-    if device == "cuda":
-        device = f"cuda:{local_rank}"
-        torch.cuda.set_device(device)
-    device_type = device.split(":")[0]
-    if ddp:
-        torch.distributed.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+    rank, world, device = setup_distributed(p["device"])
     master = rank == 0
+    if world != process_count(p):
+        raise ValueError(f"torchrun started {world} processes but params.yaml asks for train.nproc_per_node * "
+                         f"train.nnodes = {process_count(p)}; run the stage (`dvc repro train`), not torchrun by hand")
+    device_type = device.split(":")[0]
     if device_type == "cpu":
         keep_freed_memory()
     torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores (Ampere+)
     torch.backends.cudnn.allow_tf32 = True
     dtype = pick_dtype(p["dtype"], device_type)
-    autocast = (torch.autocast(device_type=device_type, dtype=dtype)
-                if dtype != torch.float32 else nullcontext())
+    amp = autocast(device_type, dtype)
 
     T = model_args["block_size"]
-    total_iters = max_iters(p, T, world)
-    step_tokens = tokens_per_step(p, T, world)
+    config = GPTConfig(**model_args)
+    total_iters, step_tokens = max_iters(p, T), tokens_per_step(p, T)
+    try_batch = ((lambda n: probe_step(config, p, n, device, amp)) if device_type == "cuda" else None)
+    micro, accum = batch_plan(p, world, try_batch)
+    if world > 1 and p["batch_size"] == "auto":  # every process runs the micro-batch that fits on all
+        sizes = [micro] * world
+        torch.distributed.all_gather_object(sizes, micro)
+        micro, accum = min(sizes), accum * micro // min(sizes)
     windows = TrainWindows(train_files(manifest), T)
-    ev_tokens = eval_tokens(manifest, T, p["eval_iters"] * p["batch_size"] * T)
+    ev_tokens = eval_tokens(manifest, T, eval_window_count(p) * T)
     ev_x, ev_y = (torch.from_numpy(a) for a in eval_windows(ev_tokens, T))
 
     init_state, init_sha1 = load_init(init_path, model_args)
-    torch.manual_seed(p["seed"])  # the same initial weights on every rank
-    model = GPT(GPTConfig(**model_args))
+    torch.manual_seed(p["seed"])  # the same initial weights on every process
+    model = GPT(config)
     if init_state is not None:
         model.load_state_dict(init_state)
     model.to(device)
     optimizer = torch.optim.AdamW(model.param_groups(p["weight_decay"]), lr=p["learning_rate"],
                                   betas=(p["beta1"], p["beta2"]), fused=device_type == "cuda")
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == torch.float16)
+    loss_sum = torch.zeros((), device=device)  # train loss summed since the last log row; stays on the device
+    loss_steps = 0                             # steps in that sum
 
-    fingerprint = run_fingerprint(model_args, p, manifest, init_sha1, world)
     state_path = resume_dir / "state.pt"
-    # pending: (sum, count) of step losses since the last log row
-    start_step, rows, pending, elapsed_before = 0, [], [0.0, 0], 0.0
-    if state_path.exists():
-        try:
-            state = load(state_path, "train: resume state", ("fingerprint",), map_location=device)
-        except CheckpointError as exc:  # never silently dropped: it may hold hours of training
-            raise CheckpointError(f"{exc}; delete it to start from step 0") from exc
-        if state["fingerprint"] == fingerprint:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scaler.load_state_dict(state["scaler"])
-            start_step, rows, pending = state["step"], state["log"], state["pending"]
-            elapsed_before = state["elapsed_s"]
-            if master:
-                print(f"train: resuming from step {start_step:,} of {total_iters:,} ({state_path})", flush=True)
-        elif master:
-            print(f"train: {state_path} is from another configuration; starting from step 0", flush=True)
+    fingerprint = run_fingerprint(model_args, p, manifest, init_sha1, world)
+    state = load_resume(state_path, fingerprint, device, verbose=master)
+    start_step, rows, last_good = 0, [], None  # last_good: step of the last resume state saved or loaded
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        start_step, rows, last_good = state["step"], state["log"], state["step"]
+        loss_sum.fill_(state["loss_sum"])
+        loss_steps = state["loss_steps"]
+        if master:
+            print(f"train: resuming from step {start_step:,} of {total_iters:,} ({state_path})", flush=True)
+        del state
+    if world > 1:  # every process must resume from the same step (several nodes: a shared .resume/)
+        steps = [start_step] * world
+        torch.distributed.all_gather_object(steps, start_step)
+        if len(set(steps)) > 1:
+            raise CheckpointError(f"train: the processes found resume states of steps {steps} in {state_path}; "
+                                  "on several nodes put .resume/ on a filesystem they share, or delete it there")
 
     raw_model = model
-    use_compile = p["compile"] is True or (p["compile"] == "auto" and device_type == "cuda")
-    if use_compile:
+    if p["compile"] is True or (p["compile"] == "auto" and device_type == "cuda"):
         model = torch.compile(model)
-    if ddp:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device_type == "cuda" else None)
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    live = open_live(live_dir, rows, {"world_size": world, "micro_batch": micro, "grad_accum_per_process": accum,
+                                      "tokens_per_step": step_tokens, "steps": total_iters}) if master else None
 
-    loss_sum = torch.zeros((), device=device)  # on the device: no GPU sync per step
-    last_good = [start_step if start_step else None]  # step of the last resume state saved or loaded
-
-    def check_finite(step: int, losses: dict[str, float | None], weights: bool) -> None:
-        """Stop before anything is saved once training diverged (checked where losses are read anyway)."""
-        bad = [f"{name} {value}" for name, value in losses.items() if value is not None and not math.isfinite(value)]
-        broken = nonfinite(raw_model.state_dict()) if weights else []
-        if broken:
-            bad.append(f"non-finite weights in {', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}")
-        if not bad:
-            return
-        kept = (f"the last good state, {state_path} (step {last_good[0]:,}), and {out} are kept as they were"
-                if last_good[0] is not None else f"{out} and any earlier resume state are kept as they were")
-        raise DivergedError(
-            f"train: training diverged: {' and '.join(bad)} by step {step:,}; nothing was saved, {kept}. "
-            "Lower train.learning_rate (or raise warmup_iters, set grad_clip), then run the stage again"
-        )
-
-    def save_state(step: int) -> None:
-        pending[0] += loss_sum.item()
-        loss_sum.zero_()
-        check_finite(step, {"train loss": pending[0]}, weights=True)
-        save_atomic({"fingerprint": fingerprint, "step": step, "model": clean_state_dict(raw_model.state_dict()),
-                     "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "log": rows,
-                     "pending": pending, "elapsed_s": elapsed_before + time.time() - t_start}, state_path)
-        last_good[0] = step
-
-    def log_row(step: int) -> None:
-        val = estimate_val_loss(model, ev_x, ev_y, p["batch_size"], device, autocast, rank, world)
-        pending[0] += loss_sum.item()
-        loss_sum.zero_()
-        if world > 1:  # the mean over every rank's batches, not rank 0's alone
-            total = torch.tensor([pending[0]], dtype=torch.float64, device=device)
-            torch.distributed.all_reduce(total)
-            pending[0] = total.item() / world
-        train_loss = pending[0] / pending[1] if pending[1] else None
-        check_finite(step, {"train loss": train_loss, "val loss": val}, weights=False)
-        rows.append({"step": step, "tokens": step * step_tokens, "lr": lr_at(step, total_iters, p["warmup_iters"],
-                     p["learning_rate"], p["min_lr"]), "train_loss": train_loss, "val_loss": val})
-        pending[:] = [0.0, 0]
-        bar.set_postfix(train=f"{train_loss:.3f}" if train_loss is not None else "-", val=f"{val:.3f}")
-
-    bar = tqdm(range(start_step, total_iters), initial=start_step, total=total_iters, disable=not master,
-               desc="train", unit="step", mininterval=2.0)
-    timed_tokens, timed_s, t_timed = 0, 0.0, None
-    for step in range(start_step, total_iters):
-        if step % p["eval_interval"] == 0 and not (step == start_step and rows and rows[-1]["step"] == step):
-            if t_timed is not None:  # leave evaluation out of the throughput
+    # ---- the loop: a log row every eval_interval steps, a resume state every checkpoint_interval
+    timed_steps, timed_s, t_timed = 0, 0.0, None  # training time only: evaluation and the first step are left out
+    last_report = time.time()
+    for step in range(start_step, total_iters + 1):
+        if (step % p["eval_interval"] == 0 or step == total_iters) and not (rows and rows[-1]["step"] == step):
+            if t_timed is not None:
                 if device_type == "cuda":
                     torch.cuda.synchronize()
-                timed_s += time.time() - t_timed
-            log_row(step)
-            t_timed = None
-        if master and step > start_step and step % p["checkpoint_interval"] == 0:
-            save_state(step)
+                timed_s, t_timed = timed_s + time.time() - t_timed, None
+            val_loss = estimate_val_loss(model, ev_x, ev_y, micro, device, amp, rank, world)
+            train_loss = mean_over_processes(loss_sum, world).item() / loss_steps if loss_steps else None
+            why = divergence({"train loss": train_loss, "val loss": val_loss}, raw_model, world, device)
+            if why:
+                raise diverged(why, step, state_path, last_good, out)
+            row = {"step": step, "tokens": step * step_tokens, "train_loss": train_loss, "val_loss": val_loss,
+                   "lr": lr_at(step, total_iters, p["warmup_iters"], p["learning_rate"], p["min_lr"])}
+            rows.append(row)
+            if master:
+                log_live(live, row)
+            loss_sum.zero_()
+            loss_steps = 0
+        if step == total_iters:
+            break
+
+        if checkpoint_due(step, start_step, p["checkpoint_interval"]):
+            loss_sum = mean_over_processes(loss_sum, world)  # every process keeps the mean, so saving one suffices
+            why = divergence({"train loss": loss_sum.item()}, raw_model, world, device)
+            if why:
+                raise diverged(why, step, state_path, last_good, out)
+            if master:
+                save_atomic({"fingerprint": fingerprint, "step": step, "log": rows,
+                             "model": clean_state_dict(raw_model.state_dict()), "optimizer": optimizer.state_dict(),
+                             "scaler": scaler.state_dict(), "loss_sum": loss_sum.item(), "loss_steps": loss_steps},
+                            state_path)
+            last_good = step
+
         if t_timed is None and step > start_step:  # the first step of a process warms up (and compiles)
             t_timed = time.time()
         lr = lr_at(step, total_iters, p["warmup_iters"], p["learning_rate"], p["min_lr"])
         for group in optimizer.param_groups:
             group["lr"] = lr
-        if model_args["dropout"] > 0:  # dropout masks, like batches, follow from the step alone
-            torch.manual_seed(hash((p["seed"], rank, step)) & 0xFFFF_FFFF)
-        for micro in range(p["grad_accum"]):
-            # batches depend on (seed, rank, step, micro) only: a resumed run draws the same ones
-            rng = np.random.default_rng([p["seed"], rank, step, micro])
-            x, y = (to_device(a, device) for a in windows.batch(rng, p["batch_size"]))
-            if ddp:  # all-reduce gradients on the last micro-step only
-                model.require_backward_grad_sync = micro == p["grad_accum"] - 1
-            with autocast:
+        for i in range(accum):
+            shard = rank * accum + i  # this micro-batch's number among the step's, over all processes
+            x, y = (to_device(a, device) for a in windows.batch(batch_rng(p["seed"], step, shard), micro))
+            if model_args["dropout"] > 0:  # dropout masks, like batches, follow from (step, shard) alone
+                torch.manual_seed(hash((p["seed"], step, shard)) & 0xFFFF_FFFF)
+            if world > 1:  # all-reduce gradients on the last micro-batch only
+                model.require_backward_grad_sync = i == accum - 1
+            with amp:
                 _, loss = model(x, y)
-                loss = loss / p["grad_accum"]
+                loss = loss / accum  # DDP averages over processes: the step's loss is the mean of all micro-batches
             scaler.scale(loss).backward()
             loss_sum += loss.detach()
         if p["grad_clip"] > 0:
@@ -371,40 +429,51 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
+        loss_steps += 1
         if t_timed is not None:
-            timed_tokens += step_tokens
-        pending[1] += 1
-        bar.update(1)
-    bar.close()
-    if t_timed is not None:
-        if device_type == "cuda":
-            torch.cuda.synchronize()
-        timed_s += time.time() - t_timed
-    if not rows or rows[-1]["step"] != total_iters:
-        log_row(total_iters)
+            timed_steps += 1
+        if master and time.time() - last_report >= PROGRESS_EVERY_S:
+            seconds = timed_s + (time.time() - t_timed if t_timed is not None else 0.0)
+            print(progress_line(step + 1, total_iters, timed_steps, seconds, step_tokens, loss_sum.item() / loss_steps),
+                  file=sys.stderr, flush=True)
+            last_report = time.time()
 
-    tokens_per_s = timed_tokens / timed_s if timed_s > 0 else None
-    peak = peak_flops(device_type)
-    mfu = (raw_model.flops_per_token() * tokens_per_s / (peak * world)) if peak and tokens_per_s else None
+    # ---- the save: every process must hold the same weights; rank 0 writes
+    final = clean_state_dict(raw_model.state_dict())
+    digests = [weights_sha1(final)] * world
+    if world > 1:
+        torch.distributed.all_gather_object(digests, digests[0])
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"train: the {world} processes ended with different weights ({digests}); "
+                           "gradients were not synchronised")
+    # What the run did goes into the checkpoint; what it cost (time, speed, the card) does not: the same
+    # inputs must give the same bytes. The cost goes to the closing line and logs/stages.jsonl.
     summary = {
         "train_loss": rows[-1]["train_loss"], "val_loss_fixed_batches": rows[-1]["val_loss"],
         "steps": total_iters, "tokens_per_step": step_tokens, "tokens_trained": total_iters * step_tokens,
-        "token_budget": p["token_budget"], "tokens_per_s": tokens_per_s, "mfu": mfu,
-        "wall_time_s": elapsed_before + time.time() - t_start, "world_size": world,
-        "device": torch.cuda.get_device_name() if device_type == "cuda" else device_type,
-        "dtype": str(dtype).replace("torch.", ""), "resumed_from_step": start_step,
+        "token_budget": p["token_budget"], "world_size": world, "micro_batch": micro, "grad_accum_per_process": accum,
+        "weights_sha1_per_process": digests, "resumed_from_step": start_step, "device": device_type,
+        "dtype": str(dtype).replace("torch.", ""),
     }
-    check_finite(total_iters, {}, weights=True)
+    tokens_per_s = timed_steps * step_tokens / timed_s if timed_s > 0 else None
+    peak = peak_flops(device_type)
+    cost = {"tokens_per_s": tokens_per_s, "wall_time_s": time.time() - t_start,
+            "mfu": raw_model.flops_per_token() * tokens_per_s / (peak * world) if peak and tokens_per_s else None,
+            "card": torch.cuda.get_device_name() if device_type == "cuda" else device_type}
     if master:
-        ckpt = {"model": clean_state_dict(raw_model.state_dict()), "model_args": model_args, "config": p,
-                "init_from": str(init_path), "init_sha1": init_sha1, "parts": manifest["parts"], "summary": summary}
-        save_atomic(ckpt, out)
-        write_log(rows, log_path)
+        save_atomic({"model": final, "model_args": model_args, "config": p, "init_from": str(init_path),
+                     "init_sha1": init_sha1, "parts": manifest["parts"], "summary": summary}, out)
+        write_text_atomic(log_path, log_csv(rows))
+        live.end()
         state_path.unlink(missing_ok=True)
-    if ddp:
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-    return summary
+    return {**summary, **cost}
+
+
+def diverged(why: str, step: int, state_path: Path, last_good: int | None, out: Path) -> DivergedError:
+    kept = (f"the last good state, {state_path} (step {last_good:,}), and {out} are kept as they were"
+            if last_good is not None else f"{out} and any earlier resume state are kept as they were")
+    return DivergedError(f"train: training diverged: {why} by step {step:,}; nothing was saved, {kept}. "
+                         "Lower train.learning_rate (or raise warmup_iters, set grad_clip), then run the stage again")
 
 
 def main() -> None:
@@ -413,6 +482,7 @@ def main() -> None:
     parser.add_argument("--init", type=Path, required=True, help="train.init_from: a checkpoint or checkpoints/scratch")
     parser.add_argument("--out", type=Path, required=True, help="final checkpoint (models/model.pt)")
     parser.add_argument("--train-log", type=Path, required=True, help="training log CSV (reports/train_log.csv)")
+    parser.add_argument("--live-dir", type=Path, required=True, help="DVCLive's folder: metrics, plots (reports/train)")
     parser.add_argument("--resume-dir", type=Path, required=True, help="where periodic resume state lives (.resume/train)")
     args = parser.parse_args()
 
@@ -426,22 +496,41 @@ def main() -> None:
         sys.exit(f"error: train.init_from is the stage's own output {args.out}; copy it first "
                  f"(cp {args.out} checkpoints/data-v1.pt && dvc add checkpoints/data-v1.pt)")
     try:
+        launch = torchrun_args(p, [str(Path(__file__)), *sys.argv[1:]], dict(os.environ))
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
+    if launch:  # this process becomes torchrun's agent; the processes it starts do the training
+        sys.exit(run_torchrun(launch))
+    try:
         manifest = load_manifest(args.dataset)
     except (OSError, ValueError) as exc:
         sys.exit(f"error: {exc}")
+    master = os.environ.get("RANK", "0") == "0"
     try:
-        s = train(p, model_args, manifest, args.init, args.out, args.train_log, args.resume_dir)
-    except (CheckpointError, DivergedError, FileNotFoundError, ValueError) as exc:
+        s = train(p, model_args, manifest, args.init, args.out, args.train_log, args.live_dir, args.resume_dir)
+    except DivergedError as exc:  # found by every process at the same step: rank 0 says why, then all stop
+        if master:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()  # no process exits before rank 0 has said why
+        sys.exit(1)
+    except (CheckpointError, FileNotFoundError, ValueError, torch.OutOfMemoryError) as exc:
         sys.exit(f"error: {exc}")
     except OSError as exc:  # a write: disk full, read-only
         sys.exit(f"error: train: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
                  f"{args.out} and the last resume state are kept as they were: free space and run again")
-    if "RANK" not in os.environ or os.environ["RANK"] == "0":
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    if master:
+        record("train", s["wall_time_s"], tokens_per_s=s["tokens_per_s"], mfu=s["mfu"], card=s["card"],
+               processes=s["world_size"], tokens_trained=s["tokens_trained"])
         tps = f"{s['tokens_per_s']:,.0f} tokens/s" if s["tokens_per_s"] else "- tokens/s"
         mfu = f"{s['mfu']:.1%} MFU" if s["mfu"] is not None else "MFU n/a"
-        print(f"train: {s['steps']:,} steps, {s['tokens_trained']:,} tokens on {s['world_size']} x {s['device']} "
-              f"({s['dtype']}), train loss {s['train_loss']:.3f}, val loss {s['val_loss_fixed_batches']:.3f}, "
-              f"{tps}, {mfu}, {s['wall_time_s']:.0f} s -> {args.out}")
+        print(f"train: {s['steps']:,} steps, {s['tokens_trained']:,} tokens on {s['world_size']} x {s['card']} "
+              f"({s['dtype']}, micro-batch {s['micro_batch']} x {s['grad_accum_per_process']}), train loss "
+              f"{s['train_loss']:.3f}, val loss {s['val_loss_fixed_batches']:.3f}, {tps}, {mfu}, "
+              f"{s['wall_time_s']:.0f} s -> {args.out}")
 
 
 if __name__ == "__main__":

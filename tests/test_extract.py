@@ -18,7 +18,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE_DUMP
+import yaml
+from conftest import REPO, SAMPLE_DUMP, TEST_PARAMS
 
 import extract
 from extract import DumpError, clean_chunk, dump_files, iter_pages
@@ -37,9 +38,9 @@ def run_extract(tmp_path: Path, dump_files_: list[Path], processes: int, name: s
     (root / "dump").mkdir(parents=True)
     for path in dump_files_:
         shutil.copy(path, root / "dump" / path.name)
-    params = (REPO / "params.yaml").read_text()
-    params = re.sub(r"(?m)^(\s*processes:)\s*\d+", rf"\g<1> {processes}", params)
-    (root / "params.yaml").write_text(params)
+    params = yaml.safe_load(TEST_PARAMS.read_text())
+    params["resources"]["processes"] = processes
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
     out, stats = root / "text" / "1.jsonl.gz", root / "text" / "1.stats.json"
     result = subprocess.run(
         [sys.executable, str(REPO / "src" / "extract.py"), "--dump", "dump", "--out", "text/1.jsonl.gz",
@@ -162,8 +163,9 @@ def test_a_killed_worker_stops_the_stage_with_a_clear_error(tmp_path):
     root = tmp_path / "root"
     (root / "dump").mkdir(parents=True)
     shutil.move(dump, root / "dump" / dump.name)
-    params = re.sub(r"(?m)^(\s*processes:)\s*\d+", r"\g<1> 2", (REPO / "params.yaml").read_text())
-    (root / "params.yaml").write_text(params)
+    params = yaml.safe_load(TEST_PARAMS.read_text())
+    params["resources"]["processes"] = 2
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
     process = subprocess.Popen(
         [sys.executable, str(REPO / "src" / "extract.py"), "--dump", "dump", "--out", "text/1.jsonl.gz",
          "--stats", "text/1.stats.json"], cwd=root, stderr=subprocess.PIPE, text=True)

@@ -23,8 +23,7 @@ import pytest
 import torch
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_DUMP = REPO / "data" / "mirror" / "enwiki" / "20251101"
+from conftest import REPO, SAMPLE_DUMP, TEST_PARAMS  # noqa: E402
 EOT = 50256
 
 # Fast settings: a 2-layer model that sees a few thousand tokens.
@@ -90,8 +89,8 @@ def make_dataset(root: Path, parts: list[int], eval_parts: list[int] = (1,)) -> 
 
 
 def write_params(root: Path, train: dict | None = None, evaluate: dict | None = None) -> dict:
-    """The repo's params.yaml with the given train/evaluate keys replaced, written to root."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    """The tests' params.yaml with the given train/evaluate keys replaced, written to root."""
+    params = yaml.safe_load(TEST_PARAMS.read_text())
     params["train"].update(FAST_TRAIN if train is None else train)
     params["evaluate"].update(evaluate or {})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -102,7 +101,8 @@ def write_params(root: Path, train: dict | None = None, evaluate: dict | None = 
 
 def train_cmd(init: str = "checkpoints/scratch") -> list[str]:
     return [str(REPO / "src" / "train.py"), "--dataset", "data/dataset.json", "--init", init,
-            "--out", "models/model.pt", "--train-log", "reports/train_log.csv", "--resume-dir", ".resume/train"]
+            "--out", "models/model.pt", "--train-log", "reports/train_log.csv", "--live-dir", "reports/train",
+            "--resume-dir", ".resume/train"]
 
 
 def run(cmd: list[str], root: Path, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
@@ -141,18 +141,6 @@ def test_training_writes_a_plain_checkpoint_and_a_log_that_learns(repo):
     assert not (repo / ".resume" / "train" / "state.pt").exists()  # removed once the run succeeded
 
 
-def test_ddp_two_gloo_processes_split_the_budget(repo):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    result = run(train_cmd(), repo, launcher=torchrun)
-    assert result.returncode == 0, result.stderr[-3000:]
-    ckpt = torch.load(repo / "models" / "model.pt", weights_only=True)
-    s = ckpt["summary"]
-    # same token budget, twice the tokens per step: half the steps
-    assert (s["world_size"], s["steps"], s["tokens_per_step"], s["tokens_trained"]) == (2, 6, 512, 3072)
-    assert not any(k.startswith(("_orig_mod.", "module.")) for k in ckpt["model"])
-    assert [int(r["step"]) for r in read_log(repo)] == [0, 4, 6]
-
-
 def test_kill_9_then_rerun_resumes_from_the_saved_step_with_the_same_batches(tmp_path):
     slow = {**FAST_TRAIN, "token_budget": 8 * 32 * 20, "checkpoint_interval": 3, "eval_interval": 5}
     killed, clean = tmp_path / "killed", tmp_path / "clean"
@@ -187,10 +175,16 @@ def test_kill_9_then_rerun_resumes_from_the_saved_step_with_the_same_batches(tmp
         torch.testing.assert_close(resumed["model"][name], tensor, rtol=1e-5, atol=1e-6)
 
 
-def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+def dvc_env() -> dict:
+    # the stage's `python` is this interpreter, as `make` arranges with the venv first on PATH
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def dvc(root: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stdout + result.stderr
+                            timeout=300, env=env or dvc_env())
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
@@ -199,18 +193,32 @@ def lock_deps(root: Path) -> dict:
     return {d["path"]: d.get("md5") for d in lock["stages"]["train"]["deps"]}
 
 
-def test_warm_start_under_dvc_records_the_start_checkpoint_and_keeps_the_run_cache(tmp_path):
-    import hashlib
+def dvc_project(root: Path, train: dict | None = None) -> Path:
+    """A git + DVC repo holding the repo's src/ and dvc.yaml, a dataset and the given train params."""
     import shutil
 
-    root = tmp_path
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     (root / ".gitignore").write_text("/data/\n/models/\n/reports/\n/.resume/\n")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     dvc(root, "init", "-q")
     make_dataset(root, [1])
-    write_params(root)
+    write_params(root, train)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "project"], cwd=root, check=True)  # as in a clone
+    return root
+
+
+def weights(root: Path) -> dict:
+    return torch.load(root / "models" / "model.pt", weights_only=True)
+
+
+def test_warm_start_under_dvc_records_the_start_checkpoint_and_keeps_the_run_cache(tmp_path):
+    import hashlib
+    import shutil
+
+    root = dvc_project(tmp_path)
 
     dvc(root, "repro", "--single-item", "train")
     assert "checkpoints/scratch" in lock_deps(root)
@@ -243,6 +251,12 @@ def test_bad_params_name_the_key(repo):
     write_params(repo, {**FAST_TRAIN, "model": {"n_layers": 3}})
     result = run(train_cmd(), repo)
     assert result.returncode != 0 and "train.model" in result.stderr and "n_layers" in result.stderr
+    write_params(repo, {**FAST_TRAIN, "nproc_per_node": 2, "grad_accum": 3})  # 3 micro-batches on 2 processes
+    result = run(train_cmd(), repo)
+    assert result.returncode != 0 and "`train.grad_accum` (3) must be divisible by" in result.stderr
+    write_params(repo, {**FAST_TRAIN, "batch_size": "max"})
+    result = run(train_cmd(), repo)
+    assert result.returncode != 0 and "`train.batch_size` must be an integer >= 1, got 'max'" in result.stderr
 
 
 def test_a_truncated_token_file_says_to_run_dvc_repro(repo):
@@ -264,12 +278,14 @@ def test_lr_warms_up_then_decays_to_min_lr():
     assert lrs[100] == pytest.approx(1e-4)
 
 
-def test_token_budget_sets_the_steps():
+def test_token_budget_sets_the_steps_whatever_the_process_count():
     from train import max_iters, tokens_per_step
 
-    p = {"batch_size": 8, "grad_accum": 2, "token_budget": 131072}
-    assert tokens_per_step(p, 128, 1) == 2048 and max_iters(p, 128, 1) == 64
-    assert max_iters(p, 128, 2) == 32 and max_iters({**p, "token_budget": 131073}, 128, 1) == 65
+    p = {"batch_size": 8, "grad_accum": 2, "token_budget": 131072, "sequences_per_step": 99}
+    assert tokens_per_step(p, 128) == 2048 and max_iters(p, 128) == 64
+    assert max_iters({**p, "token_budget": 131073}, 128) == 65
+    auto = {**p, "batch_size": "auto", "sequences_per_step": 32}
+    assert tokens_per_step(auto, 128) == 4096 and max_iters(auto, 128) == 32
 
 
 def test_windows_are_uniform_over_all_tokens_and_stay_inside_one_file(tmp_path):
@@ -286,12 +302,245 @@ def test_windows_are_uniform_over_all_tokens_and_stay_inside_one_file(tmp_path):
     assert share_a == pytest.approx(90 / 480, abs=0.02)
 
 
-def test_peak_table_matches_device_names():
-    import train
+def test_card_peaks_come_from_the_data_file():
+    from device import card_peak, peak_flops
 
     names = {"NVIDIA H100 80GB HBM3": 989.0, "NVIDIA H100 PCIe": 756.0, "NVIDIA A100-SXM4-80GB": 312.0,
-             "NVIDIA L4": 121.0, "NVIDIA GeForce RTX 4090": 165.2, "NVIDIA GeForce RTX 4070": 58.3}
+             "NVIDIA L4": 121.0, "NVIDIA GeForce RTX 4090": 165.2, "NVIDIA GeForce RTX 4070": 58.3,
+             "NVIDIA GH200 480GB": 989.0, "NVIDIA H200": 989.0}
     for name, tflops in names.items():
-        match = next(t for key, t in train.PEAK_BF16_TFLOPS if key in name)
-        assert match == tflops, name
-    assert train.peak_flops("cpu") is None
+        assert card_peak(name) == tflops * 1e12, name
+    assert card_peak("NVIDIA GeForce GTX 1080") is None and peak_flops("cpu") is None
+    cards = json.loads((REPO / "src" / "gpus.json").read_text())["cards"]
+    assert all(card["source"] for card in cards)  # every figure says where it comes from
+
+
+def test_atomic_path_leaves_the_old_file_when_the_write_fails(tmp_path):
+    from atomic import atomic_path, write_text_atomic
+
+    target = tmp_path / "sub" / "out.txt"
+    write_text_atomic(target, "old")
+    with pytest.raises(OSError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half of the new")
+            raise OSError(28, "No space left on device")
+    assert target.read_text() == "old" and list(target.parent.iterdir()) == [target]
+
+
+# ------------------------------------------------------------ several processes, through `dvc repro`
+
+def pid_with_env(root: Path, entry: str) -> int | None:
+    """The process working in `root` whose environment holds `entry` (e.g. RANK=1)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and os.readlink(proc / "cwd") == str(root) and \
+                    entry.encode() in (proc / "environ").read_bytes().split(b"\0"):
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def test_ddp_from_dvc_repro_matches_one_process_and_resumes_after_one_rank_is_killed(tmp_path):
+    slow = {**FAST_TRAIN, "token_budget": 8 * 32 * 40, "checkpoint_interval": 3, "eval_interval": 5}
+    root = dvc_project(tmp_path, slow)
+    dvc(root, "repro", "--single-item", "train")
+    reference = weights(root)
+    assert reference["summary"]["world_size"] == 1 and reference["summary"]["steps"] == 40
+
+    # two gloo processes, same params otherwise: the stage's own command starts torchrun
+    write_params(root, {**slow, "nproc_per_node": 2})
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "--single-item", "train"], cwd=root,
+                            env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state, live_val = root / ".resume" / "train" / "state.pt", root / "reports" / "train" / "plots" / "metrics" / "val_loss.tsv"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and torch.load(state, weights_only=True)["step"] >= 9:
+            break
+        time.sleep(0.05)
+    rank1 = pid_with_env(root, "RANK=1")
+    assert proc.poll() is None and rank1, "training finished before a rank could be killed; raise token_budget"
+    # DVCLive's files follow the run while it trains
+    assert [line.split("\t")[0] for line in live_val.read_text().splitlines()][:3] == ["step", "0", "5"]
+    os.kill(rank1, signal.SIGKILL)
+    assert proc.wait(timeout=120) != 0  # torchrun stops the other rank; the stage fails
+    stderr = proc.stderr.read()
+    assert re.search(r"error: train: processes failed \(.*rank 1: exit code -9;", stderr), stderr[-3000:]
+    saved = torch.load(state, weights_only=True)["step"]
+    assert 9 <= saved < 40 and not (root / "models" / "model.pt").exists()
+
+    out = dvc(root, "repro", "--single-item", "train").stdout
+    assert f"resuming from step {saved:,} of 40" in out
+    ddp = weights(root)
+    s = ddp["summary"]
+    assert (s["world_size"], s["steps"], s["tokens_trained"], s["resumed_from_step"]) == (2, 40, 10240, saved)
+    first, second = s["weights_sha1_per_process"]
+    assert first == second  # both ranks ended with the same weights, bit for bit
+    # and they are the weights of one process training on the same global batches
+    for name, tensor in reference["model"].items():
+        torch.testing.assert_close(ddp["model"][name], tensor, rtol=1e-5, atol=1e-6)
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]["train"]
+    assert lock["params"]["params.yaml"]["train"]["nproc_per_node"] == 2
+    assert [line.split("\t")[0] for line in live_val.read_text().splitlines()] == \
+        ["step", "0", "5", "10", "15", "20", "25", "30", "35", "40"]  # replayed once on resume, not twice
+
+    # back to one process: the run-cache hands back the one-process run, not the two-process one
+    write_params(root, slow)
+    out = dvc(root, "repro", "--single-item", "train").stdout
+    assert "skipping run" in out
+    assert weights(root)["summary"]["world_size"] == 1
+
+
+NAN_ON_RANK_1 = '''
+import os
+if os.environ.get("RANK") == "1":  # a training process of rank 1 only
+    import torch.nn.functional as F
+
+    real, calls = F.cross_entropy, []
+
+    def cross_entropy(*args, **kwargs):
+        """From the 8th call on, the loss value is NaN (its gradient stays finite)."""
+        calls.append(1)
+        loss = real(*args, **kwargs)
+        return loss + float("nan") if len(calls) >= 8 else loss
+
+    F.cross_entropy = cross_entropy
+'''
+
+
+def test_a_nan_on_one_rank_stops_every_rank_and_keeps_the_last_good_state(tmp_path):
+    root = dvc_project(tmp_path / "project", {**FAST_TRAIN, "nproc_per_node": 2})
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(NAN_ON_RANK_1)
+    result = dvc(root, "repro", "--single-item", "train", check=False,
+                 env={**dvc_env(), "PYTHONPATH": str(tmp_path / "inject")})
+    assert result.returncode != 0
+    # rank 1's loss turned NaN at its 8th loss (step 5); rank 0's stayed finite, yet both stopped at the
+    # next log row, with rank 0 saying why
+    assert re.search(r"error: train: training diverged: train loss nan .*by step 8; nothing was saved, the last "
+                     r"good state, \.resume/train/state\.pt \(step 4\), and models/model\.pt are kept",
+                     result.stderr), result.stderr[-3000:]
+    assert result.stderr.count("training diverged") == 1 and "error: train: processes failed (" in result.stderr
+    state = torch.load(root / ".resume" / "train" / "state.pt", weights_only=True)
+    assert state["step"] == 4 and all(torch.isfinite(t).all() for t in state["model"].values())
+    assert not (root / "models" / "model.pt").exists()
+
+
+# ---------------------------------------------------------------- launching, batching, logging
+
+def test_the_stage_starts_torchrun_only_for_several_processes():
+    from train import torchrun_args
+
+    p = {"nproc_per_node": 1, "nnodes": 1}
+    argv = ["src/train.py", "--out", "models/model.pt"]
+    assert torchrun_args(p, argv, {}) is None
+    assert torchrun_args({**p, "nproc_per_node": 4}, argv, {}) == ["--standalone", "--nproc_per_node=4", *argv]
+    assert torchrun_args({**p, "nproc_per_node": 4}, argv, {"RANK": "0"}) is None  # already under torchrun
+    with pytest.raises(ValueError, match="PET_MASTER_ADDR and PET_NODE_RANK"):
+        torchrun_args({"nproc_per_node": 8, "nnodes": 2}, argv, {})
+    env = {"PET_MASTER_ADDR": "node0", "PET_NODE_RANK": "1"}
+    assert torchrun_args({"nproc_per_node": 8, "nnodes": 2}, argv, env) == ["--nnodes=2", "--nproc_per_node=8", *argv]
+
+
+def test_auto_batch_backs_off_on_out_of_memory_and_keeps_the_tokens_per_step():
+    from train import batch_plan, tokens_per_step
+
+    tried = []
+
+    def fits_up_to_5(n: int) -> None:  # a card on which 5 sequences fit, 6 do not
+        tried.append(n)
+        if n > 5:
+            raise torch.OutOfMemoryError(f"CUDA out of memory: tried {n} sequences")
+
+    p = {"batch_size": "auto", "grad_accum": 1, "sequences_per_step": 48}
+    # 2 processes: 24 sequences each per step, in micro-batches that divide 24 exactly
+    assert batch_plan(p, 2, fits_up_to_5) == (4, 6)
+    assert tried == [24, 12, 8, 6, 4]
+    assert tokens_per_step(p, 1024) == 48 * 1024
+    with pytest.raises(torch.OutOfMemoryError, match="not even one sequence"):
+        batch_plan(p, 1, lambda n: fits_up_to_5(n * 100))
+    # a fixed batch_size is taken as it is; without a probe (CPU) auto batches up to 8 sequences
+    assert batch_plan({**p, "batch_size": 4, "grad_accum": 6}, 2, fits_up_to_5) == (4, 3)
+    assert batch_plan(p, 2, None) == (8, 3)
+
+
+def test_the_memory_probe_runs_a_real_training_step(monkeypatch):
+    """probe_step on CPU with CUDA calls stubbed: forward, backward and an optimizer step that changes
+    the weights, so a fit means a whole step fits."""
+    import train
+    from model import GPTConfig
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    steps = []
+    real_adamw = torch.optim.AdamW
+
+    class CountingAdamW(real_adamw):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **{**kwargs, "fused": False})
+
+        def step(self, closure=None):
+            steps.append(sum(p.grad.abs().sum().item() for g in self.param_groups for p in g["params"]))
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "AdamW", CountingAdamW)
+    config = GPTConfig(block_size=16, vocab_size=50304, n_layer=1, n_head=2, n_embd=32, dropout=0.0, bias=False)
+    train.probe_step(config, {"weight_decay": 0.1, "learning_rate": 1e-3}, 3, "cpu", train.autocast("cpu", torch.float32))
+    assert len(steps) == 1 and steps[0] > 0  # gradients were computed before the optimizer step
+
+
+def test_progress_is_a_plain_line_with_no_eta_before_steps_are_measured():
+    from train import progress_line
+
+    first = progress_line(1, 2000, 0, 0.0, 2048, 10.8)
+    assert first == "train: step 1/2,000 (0%), loss 10.800" and "\r" not in first
+    later = progress_line(201, 2000, 200, 100.0, 2048, 6.5)
+    assert later == "train: step 201/2,000 (10%), loss 6.500, 4,096 tokens/s, ETA 15.0 min"
+
+
+def test_dvc_exp_run_shows_dvclive_metrics_and_plots(tmp_path):
+    root = dvc_project(tmp_path)
+    # experiments restore every stage's outputs: keep the repo's train stage and plots, and make the
+    # dataset the stages before it would build a tracked input instead
+    pipeline = yaml.safe_load((root / "dvc.yaml").read_text())
+    pipeline["stages"] = {"train": pipeline["stages"]["train"]}
+    (root / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    (root / ".gitignore").write_text("/models/\n/reports/\n/.resume/\n")
+    dvc(root, "add", "data/dataset.json", "data/tokens")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "train only"],
+                   cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "data"],
+                   cwd=root, check=True)
+    dvc(root, "exp", "run", "--single-item", "train", "-S", "train.learning_rate=0.001", "--name", "lr-1e-3")
+    shown = json.loads(dvc(root, "exp", "show", "--json").stdout)
+    exps = [e for baseline in shown for e in (baseline.get("experiments") or [])]
+    (exp,) = [e for e in exps if e.get("name") == "lr-1e-3"]
+    data = exp["revs"][0]["data"]
+    live = data["metrics"]["reports/train/metrics.json"]["data"]
+    assert live["step"] == 12 and live["val_loss"] < 10.8 and set(live) == {"step", "tokens", "lr", "train_loss", "val_loss"}
+    assert data["params"]["params.yaml"]["data"]["train"]["learning_rate"] == 0.001
+    assert data["params"]["reports/train/params.yaml"]["data"]["world_size"] == 1  # what the run derived
+    # the curves, from DVCLive's files, as `dvc plots show` draws them
+    (loss,) = json.loads(dvc(root, "plots", "show", "--json").stdout)["data"]["loss"]
+    points = loss["content"]["data"]["values"]
+    assert [p["step"] for p in points if "val_loss" in p] == ["0", "4", "8", "12"]
+    assert [p["step"] for p in points if "train_loss" in p] == ["4", "8", "12"]  # no train loss before a step
+
+
+def test_progress_in_a_log_file_is_plain_lines(repo, monkeypatch, capsys):
+    """In-process run with the progress interval at 0 s: one plain line per step on stderr."""
+    import train
+    from params import load_params
+
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(train, "PROGRESS_EVERY_S", 0.0)
+    params = load_params(repo / "params.yaml")
+    train.train(params["train"], train.check_model_args(params), json.loads((repo / "data" / "dataset.json").read_text()),
+                Path("checkpoints/scratch"), Path("models/model.pt"), Path("reports/train_log.csv"),
+                Path("reports/train"), Path(".resume/train"))
+    err = capsys.readouterr().err
+    progress = [line for line in err.splitlines() if line.startswith("train: step ")]
+    assert len(progress) == 12 and "\r" not in err
+    assert "ETA" not in progress[0] and re.fullmatch(r"train: step 1/12 \(8%\), loss \d+\.\d{3}", progress[0])
+    assert re.fullmatch(r"train: step 12/12 \(100%\), loss \d+\.\d{3}, [\d,]+ tokens/s, ETA 0\.0 min", progress[-1])
