@@ -198,7 +198,7 @@ def load_init(path: Path, model_args: dict) -> tuple[dict | None, str | None]:
     if not path.exists():
         raise FileNotFoundError(f"train.init_from: {path} not found; train the earlier version first, "
                                 f"copy its models/model.pt there (and `dvc add` it), or use checkpoints/{SCRATCH}")
-    ckpt = load(path, f"train.init_from: {path}", ("model", "model_args"))
+    ckpt = load(path, "train.init_from", ("model", "model_args"))
     if ckpt["model_args"] != model_args:
         raise ValueError(f"train.init_from: {path} was trained with model args {ckpt['model_args']} but "
                          f"params.yaml train.preset/model give {model_args}; set them to match the checkpoint")

@@ -24,6 +24,8 @@ import torch
 import yaml
 
 from conftest import REPO, SAMPLE_DUMP, TEST_PARAMS  # noqa: E402
+
+from check import PASSED  # noqa: E402
 EOT = 50256
 
 # Fast settings: a 2-layer model that sees a few thousand tokens.
@@ -204,6 +206,8 @@ def dvc_project(root: Path, train: dict | None = None) -> Path:
     dvc(root, "init", "-q")
     make_dataset(root, [1])
     write_params(root, train)
+    # the check stage's output, as `dvc repro` leaves it (this project has no mirror to check against)
+    (root / "data" / "checked").write_text(PASSED)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git, "add", "-A"], cwd=root, check=True)
     subprocess.run([*git, "commit", "-qm", "project"], cwd=root, check=True)  # as in a clone
@@ -536,7 +540,9 @@ def test_progress_in_a_log_file_is_plain_lines(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     monkeypatch.setattr(train, "PROGRESS_EVERY_S", 0.0)
     params = load_params(repo / "params.yaml")
-    train.train(params["train"], train.check_model_args(params), json.loads((repo / "data" / "dataset.json").read_text()),
+    p = params["train"]
+    model_args = {**p["presets"][p["preset"]], **p["model"]}
+    train.train(p, model_args, json.loads((repo / "data" / "dataset.json").read_text()),
                 Path("checkpoints/scratch"), Path("models/model.pt"), Path("reports/train_log.csv"),
                 Path("reports/train"), Path(".resume/train"))
     err = capsys.readouterr().err
