@@ -22,6 +22,7 @@ import csv
 import io
 import math
 import os
+import posixpath
 import subprocess
 import time
 from collections import Counter
@@ -124,10 +125,12 @@ def not_shared(repo: Path, sha: str, path: str) -> str | None:
     commit's own .dvc/config names no remote (tagged before the remote was committed): DVC looks only
     there and in this machine's config.
     """
-    md5 = recorded_outputs(repo, sha).get(path)
+    md5 = recorded_outputs(repo, sha).get(posixpath.normpath(path))
+    if md5 is None:  # not an output of that commit: nothing to fetch
+        return None
     dvc_repo = Repo(str(repo))
     remote = dvc_repo.config["core"].get("remote")
-    if md5 is None or dvc_repo.cache.local.exists(md5):
+    if dvc_repo.cache.local.exists(md5):
         return None
     if remote is None:
         return "not in this cache and no DVC remote configured (dvc remote add -d team URL)"
