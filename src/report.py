@@ -32,7 +32,7 @@ from pathlib import Path
 import dvc.api
 import matplotlib
 from dvc.repo import Repo
-from share import missing_outputs, recorded_outputs
+from share import missing_outputs, names_remote, recorded_outputs
 
 matplotlib.use("Agg")  # files only: no display, no browser, no network
 import matplotlib.pyplot as plt
@@ -137,8 +137,10 @@ def not_shared(repo: Path, sha: str, path: str) -> str | None:
     _, missing = missing_outputs({path: md5}, dvc_repo.cloud.get_remote_odb(remote), dvc_repo.cache.local)
     if missing:
         return f"not on the remote '{remote}' (never pushed?) — run `python src/share.py` where it was built"
-    return (f"on the remote '{remote}', but its commit names no remote: add '{remote}' to "
-            ".dvc/config.local (docs/sharing.md, section 3)")
+    if not names_remote(repo, sha, remote):
+        return (f"on the remote '{remote}', but its commit names no remote: add '{remote}' to "
+                ".dvc/config.local (docs/sharing.md, section 3)")
+    return None
 
 
 def comparable_eval_set(versions: list[Version]) -> str:

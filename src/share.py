@@ -10,10 +10,12 @@ This pushes every tag to the remote this checkout names (.dvc/config, .dvc/confi
 global config), whatever the order of tags and remote, then checks every object each tag's dvc.lock
 and .dvc files record (directory listings expanded) on the remote. One line per tag, then a summary:
 
-    data-v1: 17 objects on 'team'
-    data-v10: 6 of 29 objects neither on 'team' nor in this cache: models/model.pt, ... (never pushed?
-      push it from the machine that built it, or rebuild it: git checkout data-v10 && dvc repro)
-    share: 1 of 2 versions whole on 'team'; missing: data-v10
+    share: 18 files pushed to 'team' (2 tags and the run-cache)
+    data-v1: 15 objects on 'team'
+    data-v2: 2 of 15 outputs not whole on 'team': models/model.pt, reports/metrics.json; neither on
+      'team' nor in this cache (never pushed?): run `python src/share.py` on the machine that built
+      it, or rebuild it: git checkout data-v2 && dvc repro
+    share: 1 of 2 versions whole on 'team'; missing: data-v2
 
 Exits 1, naming them, when a version is not whole on the remote. A command, not a stage.
 """
@@ -84,31 +86,29 @@ def listing(md5: str, remote_odb, cache_odb) -> list[str] | None:
 
 
 def missing_outputs(outputs: dict[str, str], remote_odb, cache_odb) -> tuple[int, dict[str, bool]]:
-    """(objects needed, {path: whether this cache still holds it} for outputs not whole on the remote)."""
-    needed: dict[str, set[str]] = {}
-    for path, md5 in outputs.items():
-        needed[path] = {md5}
-        if md5.endswith(".dir"):
-            needed[path].update(listing(md5, remote_odb, cache_odb) or [f"{md5}?listing"])
-    every = set().union(*needed.values()) if needed else set()
-    on_remote = set(remote_odb.oids_exist([oid for oid in every if not oid.endswith("?listing")]))
+    """(objects needed, {path: whether this cache holds what the remote lacks}) for the outputs
+    that are not whole on the remote. A directory whose listing is nowhere lacks its .dir object."""
+    needed = {path: {md5, *((listing(md5, remote_odb, cache_odb) or []) if md5.endswith(".dir") else [])}
+              for path, md5 in outputs.items()}
+    every = set().union(*needed.values())
+    on_remote = set(remote_odb.oids_exist(sorted(every)))
     missing = {}
     for path, oids in needed.items():
         lacking = oids - on_remote
         if lacking:
-            missing[path] = all(not oid.endswith("?listing") and cache_odb.exists(oid) for oid in lacking)
+            missing[path] = all(cache_odb.exists(oid) for oid in lacking)
     return len(every), missing
 
 
-def push_tags(root: Path, remote: str, shas: list[str]) -> str:
+def push_tags(root: Path, remote: str, conf: dict, shas: list[str]) -> str:
     """`dvc push --run-cache` of the commits, each read with this checkout's definition of the remote."""
-    conf = dict(Repo(str(root)).config["remote"][remote])
     # Given as an override, the remote is part of every commit's config, not only of those that
     # committed it.
     with Repo(str(root), config={"core": {"remote": remote}, "remote": {remote: conf}}) as repo:
-        # DVC caches what a multi-revision push collected, keyed by the revisions' data but not by
-        # the remotes they named: after a `dvc push --all-tags` that skipped a tag, the same push
-        # says "Everything is up to date." again. Drop that cache (DVC rebuilds it).
+        # DVC caches what a multi-revision push collected, keyed by the revisions' data and the
+        # remote's address, not by which revisions named the remote: after a `dvc push --all-tags`
+        # that skipped a tag, the same push says "Everything is up to date." again. Drop that cache
+        # (DVC rebuilds it).
         repo.drop_data_index()
         try:
             return f"{repo.push(revs=shas, workspace=False, run_cache=True, remote=remote):,} files pushed"
@@ -136,8 +136,8 @@ def main() -> None:
     if not tags:
         raise SystemExit(f"share: no tag matches {args.tags!r}; tag a version first: git tag data-v1")
     if not args.check:
-        print(f"share: {push_tags(root, remote, sorted({sha for _, sha in tags}))} to '{remote}' "
-              f"({len(tags)} tags and the run-cache)")
+        pushed = push_tags(root, remote, dict(repo.config["remote"][remote]), sorted({sha for _, sha in tags}))
+        print(f"share: {pushed} to '{remote}' ({len(tags)} tags and the run-cache)")
 
     remote_odb, cache_odb = repo.cloud.get_remote_odb(remote), repo.cache.local
     whole, failed, unnamed = 0, [], []
@@ -154,7 +154,9 @@ def main() -> None:
             print(f"{tag}: {count} objects on '{remote}'")
             continue
         failed.append(tag)
-        paths = ", ".join(sorted(missing)[:SHOWN]) + (f" and {len(missing) - SHOWN} more" if len(missing) > SHOWN else "")
+        paths = ", ".join(sorted(missing)[:SHOWN])
+        if len(missing) > SHOWN:
+            paths += f" and {len(missing) - SHOWN} more"
         if all(missing.values()):
             why = "in this cache but not on the remote: the push failed; run this again"
         else:
