@@ -21,6 +21,7 @@ import argparse
 import csv
 import io
 import math
+import posixpath
 import subprocess
 import time
 from collections import Counter
@@ -29,6 +30,8 @@ from pathlib import Path
 
 import dvc.api
 import matplotlib
+from dvc.repo import Repo
+from share import missing_outputs, names_remote, recorded_outputs
 
 matplotlib.use("Agg")  # files only: no display, no browser, no network
 import matplotlib.pyplot as plt
@@ -101,8 +104,8 @@ def read_version(repo: Path, version: Version, metrics_path: str, log_path: str)
     try:
         # metrics_show resolves targets against the current directory, dvc.api.read against `repo`
         metrics = dvc.api.metrics_show(str(repo / metrics_path), repo=str(repo), rev=version.sha)
-    except Exception as error:  # an old commit without the pipeline, a failed experiment
-        return f"no {metrics_path} ({type(error).__name__})"
+    except Exception as error:  # an old commit without the pipeline, a failed experiment, never pushed
+        return not_shared(repo, version.sha, metrics_path) or f"no {metrics_path} ({type(error).__name__})"
     missing = [key for key in METRIC_KEYS if key not in metrics]
     if missing:
         return f"{metrics_path} lacks {', '.join(missing)}"
@@ -113,6 +116,31 @@ def read_version(repo: Path, version: Version, metrics_path: str, log_path: str)
         return f"cannot read {log_path}: {error}"
     version.metrics = metrics
     version.parts = dvc.api.params_show(repo=str(repo), rev=version.sha)["data"]["parts"]
+    return None
+
+
+def not_shared(repo: Path, sha: str, path: str) -> str | None:
+    """Why the commit's output `path` is unreadable when the cause is sharing, or None.
+
+    Missing from both this cache and the default remote: it was never pushed. On the remote, but the
+    commit's own .dvc/config names no remote (tagged before the remote was committed): DVC looks only
+    there and in this machine's config.
+    """
+    md5 = recorded_outputs(repo, sha).get(posixpath.normpath(path))
+    if md5 is None:  # not an output of that commit: nothing to fetch
+        return None
+    dvc_repo = Repo(str(repo))
+    remote = dvc_repo.config["core"].get("remote")
+    if dvc_repo.cache.local.exists(md5):
+        return None
+    if remote is None:
+        return "not in this cache and no DVC remote configured (dvc remote add -d team URL)"
+    _, missing = missing_outputs({path: md5}, dvc_repo.cloud.get_remote_odb(remote), dvc_repo.cache.local)
+    if missing:
+        return f"not on the remote '{remote}' (never pushed?) — run `python src/share.py` where it was built"
+    if not names_remote(repo, sha, remote):
+        return (f"on the remote '{remote}', but its commit names no remote: add '{remote}' to "
+                ".dvc/config.local (docs/sharing.md, section 3)")
     return None
 
 
