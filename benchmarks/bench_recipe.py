@@ -1,8 +1,9 @@
 """The `gpt2` and `modern` training recipes side by side: val loss against tokens and wall time.
 
-    python benchmarks/bench_recipe.py                       # tiny preset on CPU, 2 seeds, ~15 min
+    python benchmarks/bench_recipe.py                       # tiny preset on CPU, 2 seeds, 20-40 min
     python benchmarks/bench_recipe.py --ablate              # also each piece off (modern) / on (gpt2)
-    python benchmarks/bench_recipe.py --ablate-only --ablate-tokens 49152 --seeds 1
+    python benchmarks/bench_recipe.py --ablate-only         # that ablation alone (one seed)
+    python benchmarks/bench_recipe.py --step-costs          # seconds per step of each variant only
     python benchmarks/bench_recipe.py --work /tmp/recipe    # keep (and reuse) the tokenized sample
 
 Data: the committed sample mirror, all ten parts, tokenized by the project's own stages (`dvc repro
@@ -17,7 +18,9 @@ Prints, per run, val loss at each evaluation point with tokens and seconds; the 
 cross-entropy of the training set's token frequencies on the evaluation windows: a model below it
 has learnt more than word frequencies); the tokens and wall time `modern` needs to reach `gpt2`'s
 final val loss (linear interpolation between evaluation points), and the ratios against the goals
-(<= 0.6x tokens, <= 0.7x wall time). With --ablate, one seed of each single-piece change.
+(<= 0.6x tokens, <= 0.7x wall time). With --ablate, one seed of each single-piece change (val loss
+and seconds per 1k tokens); with --step-costs, each variant's seconds per step, measured interleaved
+(one step of every variant per round), which is what separates a piece's cost in time from the load.
 """
 
 from __future__ import annotations
@@ -169,51 +172,81 @@ def compare(runs: dict[tuple[str, int], list], seeds: list[int]) -> None:
               f"{wall:.2f}x wall time ({'met' if wall <= GOAL_WALL else 'MISSED'})")
 
 
-def ablate(a: argparse.Namespace, size: dict, params: dict, windows: TrainWindows, ev: tuple, run) -> None:
-    """One seed at --ablate-tokens: both recipes, modern with each piece switched off and gpt2 with each
-    piece switched on; final val loss and training seconds per 1k tokens (the piece's cost in time)."""
-    a = argparse.Namespace(**{**vars(a), "tokens": a.ablate_tokens, "evals": 4})
-    seed = a.seeds[0]
+def variants() -> dict[str, tuple[dict, dict]]:
+    """Both recipes and every single-piece change: name -> (recipe, train.model overrides)."""
     g, m = RECIPES["gpt2"], RECIPES["modern"]
-    print(f"\nablation: seed {seed}, {a.tokens:,} tokens per run")
-    base = {"gpt2": run("gpt2", seed, g, a=a), "modern": run("modern", seed, m, a=a)}
-    rows = []
+    out = {"gpt2": (g, {}), "modern": (m, {})}
     for piece in PIECES:
         if piece == "optimizer":  # Muon + AdamW <-> AdamW alone, the model unchanged
-            off = run("modern, adamw only", seed, {**m, "optimizer": g["optimizer"]}, a=a)
-            on = run("gpt2, muon + adamw", seed, {**g, "optimizer": m["optimizer"]}, a=a)
+            out["modern, adamw only"] = ({**m, "optimizer": g["optimizer"]}, {})
+            out["gpt2, muon + adamw"] = ({**g, "optimizer": m["optimizer"]}, {})
         else:
-            off = run(f"modern - {piece}", seed, m, {piece: g["model"][piece]}, a=a)
-            on = run(f"gpt2 + {piece}", seed, g, {piece: m["model"][piece]}, a=a)
-        rows.append((piece, off, on))
+            out[f"modern - {piece}"] = (m, {piece: g["model"][piece]})
+            out[f"gpt2 + {piece}"] = (g, {piece: m["model"][piece]})
+    return out
 
-    def per_k(curve):
-        return 1000 * curve[-1][1] / curve[-1][0]
 
-    print(f"\n{'piece':<16}{'modern without':>15}{'loss':>8}{'s/1k tok':>10}   {'gpt2 with':>10}{'loss':>8}"
-          f"{'s/1k tok':>10}")
-    print(f"{'(none)':<16}{base['modern'][-1][2]:15.3f}{'':>8}{per_k(base['modern']):10.2f}   "
-          f"{base['gpt2'][-1][2]:10.3f}{'':>8}{per_k(base['gpt2']):10.2f}")
-    for piece, off, on in rows:
-        print(f"{piece:<16}{off[-1][2]:15.3f}{off[-1][2] - base['modern'][-1][2]:+8.3f}{per_k(off):10.2f}   "
-              f"{on[-1][2]:10.3f}{on[-1][2] - base['gpt2'][-1][2]:+8.3f}{per_k(on):10.2f}")
-    print("(loss: the change from switching the piece; for `modern without`, + means the piece helps; "
-          "for `gpt2 with`, - means it helps)")
+def step_costs(a: argparse.Namespace, size: dict, params: dict, windows: TrainWindows) -> None:
+    """Seconds per training step of each variant, interleaved (round r times one step of every
+    variant in turn), so machine load falls on all alike; the median over rounds."""
+    setups = {}
+    for name, (recipe, overrides) in variants().items():
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(**recipe_model_args(size, recipe, overrides)))
+        setups[name] = (model, configure_optimizers(model, optimizer_settings(recipe, params)))
+    times: dict[str, list[float]] = {name: [] for name in setups}
+    for r in range(a.cost_rounds + 1):
+        x, y = (torch.from_numpy(b) for b in windows.batch(np.random.default_rng([0, r]), a.batch_size))
+        for name, (model, optimizers) in setups.items():
+            t0 = time.perf_counter()
+            _, loss = model(x, y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
+            for opt in optimizers:
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            if r:  # round 0 warms up (allocations, first-touch of optimizer state)
+                times[name].append(time.perf_counter() - t0)
+    base = {k: float(np.median(times[k])) for k in ("gpt2", "modern")}
+    print(f"\nseconds per step ({a.batch_size} x {size['block_size']} tokens), median of {a.cost_rounds} "
+          f"interleaved rounds, load {os.getloadavg()[0]:.2f}")
+    for name, t in times.items():
+        ref = base["modern"] if name.startswith("modern") else base["gpt2"]
+        print(f"  {name:<26}{np.median(t):7.2f} s  ({np.median(t) / ref:.2f}x its recipe)")
+
+
+def ablate(a: argparse.Namespace, run) -> None:
+    """One seed at --ablate-tokens of every variant (modern with each piece switched off, gpt2 with
+    each switched on): final val loss, its change against the recipe, training seconds per 1k tokens."""
+    a = argparse.Namespace(**{**vars(a), "tokens": a.ablate_tokens, "evals": 2})
+    seed = a.seeds[0]
+    print(f"\nablation: seed {seed}, {a.tokens:,} tokens per run")
+    curves = {name: run(name, seed, recipe, overrides, a=a) for name, (recipe, overrides) in variants().items()}
+    print(f"\n{'variant':<26}{'val loss':>9}{'change':>8}{'s/1k tok':>10}")
+    for name, curve in curves.items():
+        ref = curves["modern" if name.startswith("modern") else "gpt2"][-1][2]
+        print(f"{name:<26}{curve[-1][2]:9.3f}{curve[-1][2] - ref:+8.3f}{1000 * curve[-1][1] / curve[-1][0]:10.2f}")
+    print("(change against its recipe: for `modern - piece`, + means the piece helps; for `gpt2 + piece`, "
+          "- means it helps)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, help="folder for the tokenized sample (default: a temp folder)")
     ap.add_argument("--preset", default="tiny", help="size preset of params.yaml's train.presets")
-    ap.add_argument("--tokens", type=int, default=262144, help="training tokens per run")
+    ap.add_argument("--tokens", type=int, default=196608, help="training tokens per run")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--warmup", type=int, default=6, help="warmup steps")
     ap.add_argument("--grad-clip", type=float, default=1.0)
-    ap.add_argument("--evals", type=int, default=16, help="evaluation points per run")
-    ap.add_argument("--eval-tokens", type=int, default=16384)
+    ap.add_argument("--evals", type=int, default=12, help="evaluation points per run")
+    ap.add_argument("--eval-tokens", type=int, default=12288)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    # one thread: on a shared machine the tiny model's many small ops (Muon's Newton-Schulz above all)
+    # wait on thread hand-offs; measured 5-10x slower per small matmul with 2 threads under load
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ablate", action="store_true", help="also one run of each single-piece change")
+    ap.add_argument("--step-costs", action="store_true", help="only seconds per step of each variant")
+    ap.add_argument("--cost-rounds", type=int, default=5)
     ap.add_argument("--ablate-only", action="store_true", help="the ablation alone")
     ap.add_argument("--ablate-tokens", type=int, default=49152, help="training tokens per ablation run")
     a = ap.parse_args()
@@ -249,7 +282,9 @@ def main() -> None:
                   f"load {os.getloadavg()[0]:.2f}", flush=True)
             return curve
 
-        if not a.ablate_only:
+        if a.step_costs:
+            step_costs(a, size, params, windows)
+        elif not a.ablate_only:
             runs = {}
             for seed in a.seeds:
                 for name in ("gpt2", "modern"):  # alternating: load hits both
@@ -258,7 +293,7 @@ def main() -> None:
             compare(runs, a.seeds)
 
         if a.ablate or a.ablate_only:
-            ablate(a, size, params, windows, ev, run)
+            ablate(a, run)
         print(f"\nload after: {os.getloadavg()[0]:.2f}")
 
 
