@@ -26,6 +26,7 @@ and seconds per 1k tokens); with --step-costs, each variant's seconds per step, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -83,10 +84,14 @@ def lr_factor(step: int, total: int, warmup: int, floor: float = 0.1) -> float:
 
 
 @torch.no_grad()
-def val_loss(model: GPT, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+def val_loss(model: GPT, x: torch.Tensor, y: torch.Tensor, batch_size: int, autocast) -> float:
     model.eval()
-    losses = [model(x[i:i + batch_size], y[i:i + batch_size])[1].item() * len(x[i:i + batch_size])
-              for i in range(0, len(x), batch_size)]
+    device = next(model.parameters()).device
+    losses = []
+    for i in range(0, len(x), batch_size):
+        with autocast:
+            loss = model(x[i:i + batch_size].to(device), y[i:i + batch_size].to(device))[1]
+        losses.append(loss.item() * len(x[i:i + batch_size]))
     model.train()
     return sum(losses) / len(x)
 
@@ -95,8 +100,10 @@ def train_run(model_args: dict, settings: dict, windows: TrainWindows, ev: tuple
               seed: int) -> list[tuple[int, float, float]]:
     """Train for a.tokens; returns (tokens, training seconds, val loss) at each evaluation point."""
     torch.manual_seed(seed)
-    model = GPT(GPTConfig(**model_args))
-    optimizers = configure_optimizers(model, settings)
+    model = GPT(GPTConfig(**model_args)).to(a.device)
+    optimizers = configure_optimizers(model, settings, fused=a.device == "cuda")
+    # bf16 autocast on a GPU, as train.py does; fp32 on the CPU
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if a.device == "cuda" else contextlib.nullcontext()
     T = model_args["block_size"]
     steps = math.ceil(a.tokens / (a.batch_size * T))
     evals = {round(steps * k / a.evals) for k in range(1, a.evals + 1)}
@@ -108,18 +115,20 @@ def train_run(model_args: dict, settings: dict, windows: TrainWindows, ev: tuple
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * factor
         rng = np.random.default_rng([seed, step])  # the same windows for every recipe of this seed
-        x, y = (torch.from_numpy(b) for b in windows.batch(rng, a.batch_size))
-        _, loss = model(x, y)
+        x, y = (torch.from_numpy(b).to(a.device) for b in windows.batch(rng, a.batch_size))
+        with autocast:
+            _, loss = model(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
         for opt in optimizers:
             opt.step()
             opt.zero_grad(set_to_none=True)
+        loss = loss.item()  # waits for the device: the step is done when the clock stops
         seconds += time.perf_counter() - t0
-        if not math.isfinite(loss.item()):
-            raise RuntimeError(f"loss {loss.item()} at step {step}")
+        if not math.isfinite(loss):
+            raise RuntimeError(f"loss {loss} at step {step}")
         if step + 1 in evals:
-            curve.append(((step + 1) * a.batch_size * T, seconds, val_loss(model, *ev, a.batch_size)))
+            curve.append(((step + 1) * a.batch_size * T, seconds, val_loss(model, *ev, a.batch_size, autocast)))
     return curve
 
 
@@ -244,6 +253,7 @@ def main() -> None:
     # one thread: on a shared machine the tiny model's many small ops (Muon's Newton-Schulz above all)
     # wait on thread hand-offs; measured 5-10x slower per small matmul with 2 threads under load
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast, fused AdamW)")
     ap.add_argument("--ablate", action="store_true", help="also one run of each single-piece change")
     ap.add_argument("--step-costs", action="store_true", help="only seconds per step of each variant")
     ap.add_argument("--cost-rounds", type=int, default=5)
