@@ -276,8 +276,9 @@ def main() -> None:
         ev_tokens = eval_tokens(manifest, T, a.eval_tokens)
         ev = tuple(torch.from_numpy(b) for b in eval_windows(ev_tokens, T))
         unigram = unigram_loss(train_files(manifest), ev[1].numpy())
-        print(f"data: {manifest['totals']['train_tokens']:,} training tokens, eval {len(ev[0]) * T:,} tokens "
-              f"of {manifest['totals']['eval_documents']} held-out documents ({time.time() - t0:.0f} s to build)")
+        print(f"data: {manifest['totals']['train_tokens']:,} training tokens; eval: the first {len(ev[0]) * T:,} of "
+              f"{manifest['totals']['eval_tokens']:,} held-out tokens ({manifest['totals']['eval_documents']} documents, "
+              f"in part order) ({time.time() - t0:.0f} s to build)")
         print(f"unigram level (train frequencies on the eval windows): {unigram:.3f}; "
               f"uniform: {math.log(50257):.3f}")
         print(f"preset {a.preset}, {a.tokens:,} tokens per run, batch {a.batch_size} x {T}, "
