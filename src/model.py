@@ -5,6 +5,12 @@ between the token embedding and the output head, GELU MLP of width 4*n_embd), wi
 `F.scaled_dot_product_attention` so PyTorch picks flash / memory-efficient kernels where it can.
 Checkpoints carry `model_args` (a plain dict of `GPTConfig` fields) so any script rebuilds the model
 from the checkpoint alone: `GPT(GPTConfig(**ckpt["model_args"]))`.
+
+The `modern` recipe's pieces (from the NanoGPT speedrun, modded-nanogpt, and nanochat) are switches
+of `GPTConfig`, each off by default, so the defaults are GPT-2 exactly, with nanoGPT's state_dict keys:
+rotary position embeddings (`rope`), RMS-normalised queries and keys (`qk_norm`), a ReLU^2 MLP
+(`relu2`), zero-initialised output projections (`zero_init_proj`), an untied head
+(`tie_embeddings: false`) and tanh soft-capped logits (`logit_softcap`).
 """
 
 from __future__ import annotations
@@ -26,13 +32,43 @@ class GPTConfig:
     n_embd: int
     dropout: float
     bias: bool
+    # The modern recipe's switches; the defaults are GPT-2's, so checkpoints saved before they existed
+    # (model_args without them) load unchanged.
+    rope: bool = False             # rotary position embeddings instead of the learned table wpe
+    qk_norm: bool = False          # RMS-normalise q and k per head before attention
+    relu2: bool = False            # MLP activation relu(x)^2 instead of GELU
+    zero_init_proj: bool = False   # every c_proj (and an untied head) starts at zero
+    tie_embeddings: bool = True    # the head shares the token embedding's matrix
+    logit_softcap: float = 0.0     # logits = cap * tanh(logits / cap); 0 = no cap
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.rope and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"rope rotates pairs of channels: the head size {self.n_embd // self.n_head} "
+                             "(n_embd / n_head) must be even")
+        if self.logit_softcap < 0:
+            raise ValueError(f"logit_softcap must be >= 0 (0 = off), got {self.logit_softcap}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def rotary_tables(seq_len: int, head_size: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin (seq_len, head_size / 2): the angle of channel pair i at position t is t * base^(-2i/hs)
+    (RoFormer, Su et al. 2021; base 10000 as there and in nanochat)."""
+    inv_freq = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)  # (hs/2,)
+    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)  # (T, hs/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate x (B, nh, T, hs) by position: channel pairs (i, i + hs/2) turn by their angle at t.
+    Rotating q at m and k at n makes q.k depend on m - n only: attention sees relative positions."""
+    half = x.size(-1) // 2
+    x1, x2 = x[..., :half], x[..., half:]  # (B, nh, T, hs/2) each
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # (T, hs/2), broadcast over batch and heads
+    return torch.cat((x1 * cos + x2 * sin, x2 * cos - x1 * sin), dim=-1)
 
 
 class CausalSelfAttention(nn.Module):
@@ -40,17 +76,24 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.dropout = config.dropout
+        self.qk_norm = config.qk_norm
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         # (B, T, C) -> (B, nh, T, hs)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        if self.qk_norm:
+            # unit-RMS queries and keys bound the attention logits (at most sqrt(hs) after SDPA's
+            # 1/sqrt(hs)), so a high learning rate cannot blow the softmax up (Dehghani et al. 2023)
+            q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         y = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
         )  # (B, nh, T, hs)
@@ -64,9 +107,13 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        self.relu2 = config.relu2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+        h = self.c_fc(x)  # (B, T, 4C)
+        # ReLU^2 (So et al. 2021, "Primer"): sparse and cheaper than GELU, and trains faster in the speedrun
+        h = F.relu(h).square() if self.relu2 else F.gelu(h)
+        return self.dropout(self.c_proj(h))
 
 
 class Block(nn.Module):
@@ -78,8 +125,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), rotary)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -87,22 +134,41 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
+        modules = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
+        if not config.rope:  # rotary positions need no table (and no state_dict key)
+            modules["wpe"] = nn.Embedding(config.block_size, config.n_embd)
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
+            **modules,
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        # weight tying: one (vocab, n_embd) matrix embeds tokens and scores them (GPT-2, Press & Wolf 2017)
-        self.transformer.wte.weight = self.lm_head.weight
+        if config.tie_embeddings:
+            # one (vocab, n_embd) matrix embeds tokens and scores them (GPT-2, Press & Wolf 2017)
+            self.transformer.wte.weight = self.lm_head.weight
+        if config.rope:
+            # derived from the config, never trained: not saved (persistent=False), rebuilt on load
+            cos, sin = rotary_tables(config.block_size, config.n_embd // config.n_head)
+            self.register_buffer("rope_cos", cos, persistent=False)  # (block_size, hs/2)
+            self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init_weights)
         # GPT-2: residual projections scaled by 1/sqrt(2 * n_layer) so the residual stream's variance
-        # does not grow with depth
+        # does not grow with depth. Zero-init (modded-nanogpt, nanochat) goes further: every block
+        # starts as the identity, so the network starts as a bigram model and grows depth as it learns.
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                if config.zero_init_proj:
+                    nn.init.zeros_(p)
+                else:
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        if not config.tie_embeddings:
+            # untied (nanochat): the table is only an input, read through LayerNorm, so unit-scale rows
+            # (std 1) let AdamW's per-element steps move it at its own scale; a zero head starts every
+            # prediction uniform (loss = ln(vocab)) and is the model's last output projection.
+            nn.init.normal_(self.transformer.wte.weight, mean=0.0, std=1.0)
+            if config.zero_init_proj:
+                nn.init.zeros_(self.lm_head.weight)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -114,10 +180,16 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def num_params(self, non_embedding: bool = True) -> int:
-        """Parameters; the position table is left out by default (the tied token table stays in,
-        since it is also the output head and does matmul work)."""
+        """Parameters; the position table (and an untied token table: a lookup, no matmul) is left out
+        by default; a tied token table stays in, since it is also the output head and does matmul work."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+        if not non_embedding:
+            return n
+        if "wpe" in self.transformer:
+            n -= self.transformer.wpe.weight.numel()
+        if not self.config.tie_embeddings:
+            n -= self.transformer.wte.weight.numel()
+        return n
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         """idx, targets: (B, T) token ids. Returns (logits, loss): logits (B, T, vocab) and the mean
@@ -126,17 +198,32 @@ class GPT(nn.Module):
         B, T = idx.shape
         if T > self.config.block_size:
             raise ValueError(f"sequence of {T} tokens is longer than block_size {self.config.block_size}")
-        pos = torch.arange(T, dtype=torch.long, device=idx.device)  # (T,)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        x = self.transformer.wte(idx)  # (B, T, C)
+        rotary = None
+        if self.config.rope:
+            rotary = (self.rope_cos[:T], self.rope_sin[:T])  # (T, hs/2) each
+        else:
+            x = x + self.transformer.wpe(torch.arange(T, dtype=torch.long, device=idx.device))
+        x = self.transformer.drop(x)
         for block in self.transformer.h:
-            x = block(x)
+            x = block(x, rotary)
         x = self.transformer.ln_f(x)
         if targets is None:
-            return self.lm_head(x[:, [-1], :]), None
-        logits = self.lm_head(x)  # (B, T, vocab)
+            return self.head(x[:, [-1], :]), None
+        logits = self.head(x)  # (B, T, vocab)
         # under autocast cross_entropy runs in float32, whatever the logits' dtype
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         return logits, loss
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, vocab) from the final hidden states x (B, T, C). With logit_softcap, cap *
+        tanh(logits / cap): no token's score can run away and saturate the softmax early in training
+        (Gemma 2; modded-nanogpt and nanochat cap at 15-30). The 1/cap goes on x, before the matmul
+        (the head is linear and bias-free): the same logits without a pass over the (B, T, vocab) ones."""
+        cap = self.config.logit_softcap
+        if not cap:
+            return self.lm_head(x)
+        return torch.tanh(self.lm_head(x / cap).float()) * cap  # float: tanh near +-1 is coarse in bf16
 
     def param_groups(self, weight_decay: float) -> list[dict]:
         """AdamW groups: matrices and embeddings decay; biases and LayerNorm gains do not."""

@@ -21,7 +21,8 @@ import yaml
 PARAMS_FILE = Path("params.yaml")
 # The fields of model.GPTConfig (tests/test_params.py checks they match): listed here so that checking
 # params never imports torch.
-MODEL_FIELDS = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "dropout", "bias")
+MODEL_FIELDS = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "dropout", "bias",
+                "rope", "qk_norm", "relu2", "zero_init_proj", "tie_embeddings", "logit_softcap")
 SCRATCH = "scratch"  # an init_from file with this name means: start from random weights
 
 # The keys of each section. A key in params.yaml that is not here is a typo or a leftover: refused.

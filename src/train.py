@@ -199,7 +199,8 @@ def load_init(path: Path, model_args: dict) -> tuple[dict | None, str | None]:
         raise FileNotFoundError(f"train.init_from: {path} not found; train the earlier version first, "
                                 f"copy its models/model.pt there (and `dvc add` it), or use checkpoints/{SCRATCH}")
     ckpt = load(path, "train.init_from", ("model", "model_args"))
-    if ckpt["model_args"] != model_args:
+    # compared as GPTConfig fields: a checkpoint from before a field existed has its default
+    if GPTConfig(**ckpt["model_args"]).to_dict() != GPTConfig(**model_args).to_dict():
         raise ValueError(f"train.init_from: {path} was trained with model args {ckpt['model_args']} but "
                          f"params.yaml train.preset/model give {model_args}; set them to match the checkpoint")
     return ckpt["model"], file_sha1(path)
