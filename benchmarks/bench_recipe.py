@@ -44,9 +44,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from batches import TrainWindows, eval_tokens, eval_windows, load_manifest, train_files  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
-from optim import RECIPES, configure_optimizers, optimizer_settings, recipe_model_args  # noqa: E402
+from optim import configure_optimizers, optimizer_settings, recipe_model_args  # noqa: E402
 
 GOAL_TOKENS, GOAL_WALL = 0.6, 0.7
+RECIPES = yaml.safe_load((REPO / "params.yaml").read_text())["train"]["recipes"]
 PIECES = ("rope", "qk_norm", "relu2", "zero_init_proj", "tie_embeddings", "logit_softcap", "optimizer")
 
 

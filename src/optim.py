@@ -7,12 +7,16 @@ as nanochat packages it: rotary positions, QK-norm, ReLU^2, zero-initialised pro
 soft-capped logits, and Muon (`torch.optim.Muon`, PyTorch >= 2.9) for the hidden 2-D matrices with AdamW
 for the embedding, the head and the 1-D gains.
 
+The recipes themselves (switches, learning rates, and where each value comes from) live in params.yaml,
+`train.recipes`; `train.recipe` picks one.
+
 Every param group carries `base_lr`, its learning rate at the schedule's peak; a training loop sets
 `group["lr"] = group["base_lr"] * factor` with one schedule factor (warmup, decay) for all groups of
 all optimizers, so both recipes follow the same schedule shape.
 
-    model = GPT(GPTConfig(**recipe_model_args(size, RECIPES["modern"], overrides)))
-    optimizers = configure_optimizers(model, optimizer_settings(RECIPES["modern"], train_params))
+    recipe = train["recipes"][train["recipe"]]  # train: params.yaml's train section
+    model = GPT(GPTConfig(**recipe_model_args(train["presets"][train["preset"]], recipe, train["model"])))
+    optimizers = configure_optimizers(model, optimizer_settings(recipe, train))
 """
 
 from __future__ import annotations
@@ -21,31 +25,11 @@ import torch
 
 from model import GPT
 
-# The recipes. Values of `modern`'s optimizer are nanochat's (karpathy/nanochat, gpt.py
-# setup_optimizers and scripts/base_train.py): Muon lr 0.02, momentum 0.95, AdamW lr 0.2 for the
-# embedding and 0.004 for the head, both scaled by (n_embd / 768)^-0.5 (tuned at width 768),
-# betas (0.8, 0.95), no weight decay. The 1-D gains (LayerNorm weights; nanochat has none) get
-# modded-nanogpt's scalar lr 0.04. Logit cap 15 as in nanochat (modded-nanogpt used 30, later 15).
-RECIPES = {
-    "gpt2": {
-        "model": {"rope": False, "qk_norm": False, "relu2": False, "zero_init_proj": False,
-                  "tie_embeddings": True, "logit_softcap": 0.0},
-        "optimizer": {"kind": "adamw"},  # lr, weight decay, betas: train.learning_rate etc.
-    },
-    "modern": {
-        "model": {"rope": True, "qk_norm": True, "relu2": True, "zero_init_proj": True,
-                  "tie_embeddings": False, "logit_softcap": 15.0},
-        "optimizer": {"kind": "muon", "matrix_lr": 0.02, "momentum": 0.95, "embedding_lr": 0.2,
-                      "head_lr": 0.004, "scalar_lr": 0.04, "adam_betas": [0.8, 0.95], "weight_decay": 0.0},
-    },
-}
-RECIPE_NAMES = tuple(RECIPES)
-
 
 def recipe_model_args(size: dict, recipe: dict, overrides: dict) -> dict:
     """GPTConfig fields: a size preset, then the recipe's switches, then train.model's overrides (so
     one piece of a recipe can be switched off, or one piece of another switched on, by params alone)."""
-    return {**size, **recipe["model"], **overrides}
+    return {**size, **recipe["model"], **(overrides or {})}
 
 
 def optimizer_settings(recipe: dict, train: dict) -> dict:

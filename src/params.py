@@ -21,8 +21,14 @@ import yaml
 PARAMS_FILE = Path("params.yaml")
 # The fields of model.GPTConfig (tests/test_params.py checks they match): listed here so that checking
 # params never imports torch.
-MODEL_FIELDS = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "dropout", "bias",
-                "rope", "qk_norm", "relu2", "zero_init_proj", "tie_embeddings", "logit_softcap")
+# A size preset holds SIZE_FIELDS, a recipe's `model` SWITCH_FIELDS.
+SIZE_FIELDS = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "dropout", "bias")
+SWITCH_FIELDS = ("rope", "qk_norm", "relu2", "zero_init_proj", "tie_embeddings", "logit_softcap")
+MODEL_FIELDS = SIZE_FIELDS + SWITCH_FIELDS
+# The keys of a recipe's `optimizer`, by kind (src/optim.py configure_optimizers reads them).
+OPTIMIZER_KEYS = {"adamw": ("kind",),
+                  "muon": ("kind", "matrix_lr", "momentum", "embedding_lr", "head_lr", "scalar_lr",
+                           "adam_betas", "weight_decay")}
 SCRATCH = "scratch"  # an init_from file with this name means: start from random weights
 
 # The keys of each section. A key in params.yaml that is not here is a typo or a leftover: refused.
@@ -31,7 +37,7 @@ KEYS = {
     "data": ("parts", "eval_parts"),
     "extract": ("min_chars",),
     "tokenize": ("val_fraction",),
-    "train": ("preset", "presets", "model", "init_from", "seed", "token_budget", "batch_size", "grad_accum",
+    "train": ("recipe", "recipes", "preset", "presets", "model", "init_from", "seed", "token_budget", "batch_size", "grad_accum",
               "sequences_per_step", "nproc_per_node", "nnodes", "learning_rate", "min_lr", "warmup_iters",
               "weight_decay", "beta1", "beta2", "grad_clip", "eval_interval", "eval_iters",
               "checkpoint_interval", "device", "dtype", "compile"),
@@ -153,22 +159,53 @@ def check_resources(params: dict) -> None:
     _check_int(params, "resources.disk_reserve_mb", 0)
 
 
-def check_model_args(params: dict) -> dict:
-    """train.presets[train.preset] with train.model's overrides, checked; the GPTConfig fields."""
-    presets = _get(params, "train.presets")
-    preset = _get(params, "train.preset")
-    if not isinstance(presets, dict) or not isinstance(preset, str) or preset not in presets:
-        close = difflib.get_close_matches(str(preset), [str(name) for name in presets or {}], n=1)
+def _named(params: dict, key: str, table_key: str) -> dict:
+    """The entry of the mapping `table_key` that `key` names, with a did-you-mean for a typo."""
+    table = _get(params, table_key)
+    name = _get(params, key)
+    if not isinstance(table, dict) or not isinstance(name, str) or name not in table:
+        close = difflib.get_close_matches(str(name), [str(n) for n in table or {}], n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
-        _fail("train.preset", f"must name one of train.presets {sorted(presets or {})}, got {preset!r}{hint}")
-    for name, fields in presets.items():
-        check_keys(fields, f"train.presets.{name}", MODEL_FIELDS)
+        _fail(key, f"must name one of {table_key} {sorted(table or {})}, got {name!r}{hint}")
+    return table[name]
+
+
+def check_recipes(params: dict) -> dict:
+    """train.recipes (each a `model` of every switch and an `optimizer`); returns train.recipe's."""
+    recipe = _named(params, "train.recipe", "train.recipes")
+    for name, body in params["train"]["recipes"].items():
+        where = f"train.recipes.{name}"
+        check_keys(body, where, ("model", "optimizer"))
+        check_keys(body["model"], f"{where}.model", SWITCH_FIELDS)
+        opt = body["optimizer"]
+        if not isinstance(opt, dict) or opt.get("kind") not in OPTIMIZER_KEYS:
+            _fail(f"{where}.optimizer.kind", f"must be one of {list(OPTIMIZER_KEYS)}, got "
+                  f"{opt.get('kind') if isinstance(opt, dict) else opt!r}")
+        check_keys(opt, f"{where}.optimizer", OPTIMIZER_KEYS[opt["kind"]])
+        if opt["kind"] == "muon":
+            for key in ("matrix_lr", "embedding_lr", "head_lr", "scalar_lr", "weight_decay"):
+                _check_number(params, f"{where}.optimizer.{key}", 0.0)
+            _check_number(params, f"{where}.optimizer.momentum", 0.0, 1.0)
+            betas = opt["adam_betas"]
+            if not (isinstance(betas, list) and len(betas) == 2 and all(
+                    not isinstance(b, bool) and isinstance(b, (int, float)) and 0.0 <= b <= 1.0 for b in betas)):
+                _fail(f"{where}.optimizer.adam_betas", f"must be two numbers in [0, 1], got {betas!r}")
+    return recipe
+
+
+def check_model_args(params: dict) -> dict:
+    """train.presets[train.preset], then the recipe's switches, then train.model's overrides, checked;
+    the GPTConfig fields."""
+    size = _named(params, "train.preset", "train.presets")
+    for name, fields in params["train"]["presets"].items():
+        check_keys(fields, f"train.presets.{name}", SIZE_FIELDS)
+    recipe = check_recipes(params)
     overrides = _get(params, "train.model")
     overrides = {} if overrides is None else overrides
     if not isinstance(overrides, dict):
         _fail("train.model", f"must be a mapping of model fields to override, got {overrides!r}")
-    check_keys({**presets[preset], **overrides}, "train.model", MODEL_FIELDS)
-    args = {**presets[preset], **overrides}
+    args = {**size, **recipe["model"], **overrides}  # as src/optim.py recipe_model_args merges them
+    check_keys(args, "train.model", MODEL_FIELDS)
     where = {"train": {"model": args}}  # the merged fields, checked under the key a user edits
     for key in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
         _check_int(where, f"train.model.{key}", 1)
@@ -179,8 +216,10 @@ def check_model_args(params: dict) -> dict:
     dropout = args["dropout"]
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         _fail("train.model.dropout", f"must be a number in [0, 1), got {dropout!r}")
-    if not isinstance(args["bias"], bool):
-        _fail("train.model.bias", f"must be true or false, got {args['bias']!r}")
+    for key in ("bias", "rope", "qk_norm", "relu2", "zero_init_proj", "tie_embeddings"):
+        if not isinstance(args[key], bool):
+            _fail(f"train.model.{key}", f"must be true or false, got {args[key]!r}")
+    _check_number(where, "train.model.logit_softcap", 0.0)  # 0 disables the cap
     return args
 
 

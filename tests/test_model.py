@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
+from conftest import TEST_PARAMS
 
 from model import GPT, GPTConfig, apply_rotary, clean_state_dict, rotary_tables
-from optim import RECIPES, configure_optimizers, optimizer_settings, recipe_model_args, split_params
+from optim import configure_optimizers, optimizer_settings, recipe_model_args, split_params
 
+RECIPES = yaml.safe_load(TEST_PARAMS.read_text())["train"]["recipes"]  # params.yaml's, as the tests hold them
 SMALL = dict(block_size=16, vocab_size=50304, n_layer=2, n_head=2, n_embd=32, dropout=0.0, bias=False)
 MODERN = recipe_model_args(SMALL, RECIPES["modern"], {})
 TRAIN = {"learning_rate": 3e-3, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.99}

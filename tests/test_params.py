@@ -58,3 +58,22 @@ def test_model_fields_and_presets_are_checked_by_name():
         lambda p: p["train"]["presets"]["tiny"].update(n_embed=64))
     assert "`train.preset` must name one of train.presets ['gpt2-124m', 'tiny'], got 'tiyn'; did you mean `tiny`?" in \
         check(lambda p: p["train"].update(preset="tiyn"))
+
+
+def test_the_recipe_is_named_with_did_you_mean_and_its_contents_checked():
+    assert check(lambda p: p["train"].update(recipe="modrn")) == (
+        "params.yaml: `train.recipe` must name one of train.recipes ['gpt2', 'modern'], got 'modrn'; "
+        "did you mean `modern`?")
+    assert "`train.recipes.modern.model.rop` is not a key; did you mean `rope`?" in check(
+        lambda p: p["train"]["recipes"]["modern"]["model"].update(rop=True))
+    assert "`train.recipes.modern.optimizer.matrix_lr` must be a number >= 0.0" in check(
+        lambda p: p["train"]["recipes"]["modern"]["optimizer"].update(matrix_lr=-1))
+    assert "`train.recipes.gpt2.optimizer.kind` must be one of ['adamw', 'muon']" in check(
+        lambda p: p["train"]["recipes"]["gpt2"]["optimizer"].update(kind="sgd"))
+
+
+def test_presets_hold_sizes_only_and_switches_are_checked_after_merging():
+    assert "`train.presets.tiny.rope` is not a key" in check(lambda p: p["train"]["presets"]["tiny"].update(rope=True))
+    assert "`train.model.rope` must be true or false, got 1" in check(lambda p: p["train"].update(model={"rope": 1}))
+    assert "`train.model.logit_softcap` must be a number >= 0.0" in check(
+        lambda p: p["train"]["recipes"]["gpt2"]["model"].update(logit_softcap=-1.0))
