@@ -1,4 +1,4 @@
-"""Train GPT-2 on a dataset version: the `train` stage.
+"""Train a GPT on a dataset version with the recipe of train.recipe (gpt2 | modern): the `train` stage.
 
     python src/train.py --dataset data/dataset.json --init checkpoints/scratch --out models/model.pt \
         --train-log reports/train_log.csv --live-dir reports/train --resume-dir .resume/train
@@ -46,6 +46,7 @@ from checkpoint import (CheckpointError, checkpoint_due, load, load_resume, nonf
                         save_atomic)
 from device import autocast, keep_freed_memory, peak_flops, pick_dtype, setup_distributed
 from model import GPT, GPTConfig, clean_state_dict
+from optim import configure_optimizers, optimizer_settings, recipe_model_args
 from params import SCRATCH, load_params
 from runlog import record
 
@@ -191,6 +192,25 @@ def weights_sha1(state_dict: dict) -> str:
     return h.hexdigest()
 
 
+def group_lr(step: int, total: int, p: dict, base_lr: float) -> float:
+    """A param group's learning rate: the schedule of train.learning_rate (lr_at), scaled to the
+    group's peak `base_lr`; gpt2's groups peak at learning_rate itself, so they get lr_at exactly."""
+    scale = base_lr / p["learning_rate"] if p["learning_rate"] > 0 else 0.0
+    return lr_at(step, total, p["warmup_iters"], p["learning_rate"], p["min_lr"]) * scale
+
+
+def check_init_recipe(path: Path, recipe: str) -> None:
+    """Refuse a warm start from a checkpoint of another recipe (one saved without the field is gpt2's):
+    its switches differ, and its optimizer's learning rates were tuned for other weights."""
+    if path.name == SCRATCH or not path.exists():
+        return  # load_init says what is wrong with a missing file
+    trained = load(path, "train.init_from", ("model", "model_args")).get("recipe", "gpt2")
+    if trained != recipe:
+        raise ValueError(f"train.init_from: {path} was trained with recipe `{trained}` but params.yaml "
+                         f"train.recipe is `{recipe}`; set train.recipe: {trained}, or start from "
+                         f"checkpoints/{SCRATCH}")
+
+
 def load_init(path: Path, model_args: dict) -> tuple[dict | None, str | None]:
     """The starting weights named by train.init_from and the file's sha1 (None, None for scratch)."""
     if path.name == SCRATCH:
@@ -264,14 +284,16 @@ def to_device(a: np.ndarray, device: str) -> torch.Tensor:
 
 def probe_step(config: GPTConfig, p: dict, batch: int, device: str, amp) -> None:
     """One training step of a throwaway model on `batch` random sequences: what a real step needs in
-    memory (weights, gradients, activations, AdamW state). Raises torch.OutOfMemoryError if it won't fit."""
+    memory (weights, gradients, activations, the recipe's optimizer state). Raises
+    torch.OutOfMemoryError if it won't fit."""
     model = GPT(config).to(device)
-    optimizer = torch.optim.AdamW(model.param_groups(p["weight_decay"]), lr=p["learning_rate"], fused=True)
+    optimizers = configure_optimizers(model, optimizer_settings(p["recipes"][p["recipe"]], p), fused=True)
     x = torch.randint(0, config.vocab_size, (batch, config.block_size), device=device)
     with amp:
         _, loss = model(x, x)
     loss.backward()
-    optimizer.step()
+    for optimizer in optimizers:
+        optimizer.step()
     torch.cuda.synchronize(device)
 
 
@@ -330,14 +352,16 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
     ev_tokens = eval_tokens(manifest, T, eval_window_count(p) * T)
     ev_x, ev_y = (torch.from_numpy(a) for a in eval_windows(ev_tokens, T))
 
+    check_init_recipe(init_path, p["recipe"])
     init_state, init_sha1 = load_init(init_path, model_args)
     torch.manual_seed(p["seed"])  # the same initial weights on every process
     model = GPT(config)
     if init_state is not None:
         model.load_state_dict(init_state)
     model.to(device)
-    optimizer = torch.optim.AdamW(model.param_groups(p["weight_decay"]), lr=p["learning_rate"],
-                                  betas=(p["beta1"], p["beta2"]), fused=device_type == "cuda")
+    # the recipe's optimizers (gpt2: [AdamW]; modern: [Muon, AdamW]); each is stepped, zeroed and saved
+    optimizers = configure_optimizers(model, optimizer_settings(p["recipes"][p["recipe"]], p),
+                                      fused=device_type == "cuda")
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == torch.float16)
     loss_sum = torch.zeros((), device=device)  # train loss summed since the last log row; stays on the device
     loss_steps = 0                             # steps in that sum
@@ -348,7 +372,8 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
     start_step, rows, last_good = 0, [], None  # last_good: step of the last resume state saved or loaded
     if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        for optimizer, saved in zip(optimizers, state["optimizers"], strict=True):
+            optimizer.load_state_dict(saved)
         scaler.load_state_dict(state["scaler"])
         start_step, rows, last_good = state["step"], state["log"], state["step"]
         loss_sum.fill_(state["loss_sum"])
@@ -402,16 +427,17 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
                 raise diverged(why, step, state_path, last_good, out)
             if master:
                 save_atomic({"fingerprint": fingerprint, "step": step, "log": rows,
-                             "model": clean_state_dict(raw_model.state_dict()), "optimizer": optimizer.state_dict(),
+                             "model": clean_state_dict(raw_model.state_dict()),
+                             "optimizers": [o.state_dict() for o in optimizers],
                              "scaler": scaler.state_dict(), "loss_sum": loss_sum.item(), "loss_steps": loss_steps},
                             state_path)
             last_good = step
 
         if t_timed is None and step > start_step:  # the first step of a process warms up (and compiles)
             t_timed = time.time()
-        lr = lr_at(step, total_iters, p["warmup_iters"], p["learning_rate"], p["min_lr"])
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        for optimizer in optimizers:  # one schedule for every group, scaled to each group's peak
+            for group in optimizer.param_groups:
+                group["lr"] = group_lr(step, total_iters, p, group["base_lr"])
         for i in range(accum):
             shard = rank * accum + i  # this micro-batch's number among the step's, over all processes
             x, y = (to_device(a, device) for a in windows.batch(batch_rng(p["seed"], step, shard), micro))
@@ -425,11 +451,14 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
             scaler.scale(loss).backward()
             loss_sum += loss.detach()
         if p["grad_clip"] > 0:
-            scaler.unscale_(optimizer)
+            for optimizer in optimizers:  # one scaler over all: unscale each, clip the whole model
+                scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), p["grad_clip"])
-        scaler.step(optimizer)
+        for optimizer in optimizers:
+            scaler.step(optimizer)
         scaler.update()
-        optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         loss_steps += 1
         if t_timed is not None:
             timed_steps += 1
@@ -463,6 +492,7 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
             "card": torch.cuda.get_device_name() if device_type == "cuda" else device_type}
     if master:
         save_atomic({"model": final, "model_args": model_args, "config": p, "init_from": str(init_path),
+                     "recipe": p["recipe"],  # a warm start from it must use the same recipe
                      "init_sha1": init_sha1, "parts": manifest["parts"], "summary": summary}, out)
         write_text_atomic(log_path, log_csv(rows))
         live.end()
@@ -489,7 +519,8 @@ def main() -> None:
 
     params = load_params()  # checks every train.* key, and exits naming the key
     p = params["train"]
-    model_args = {**p["presets"][p["preset"]], **(p["model"] or {})}  # the preset, with train.model's overrides
+    # the size preset, then the recipe's switches, then train.model's overrides
+    model_args = recipe_model_args(p["presets"][p["preset"]], p["recipes"][p["recipe"]], p["model"])
     if Path(p["init_from"]) != args.init:
         sys.exit(f"error: --init {args.init} differs from params.yaml train.init_from {p['init_from']!r}; "
                  "dvc.yaml passes ${train.init_from}")

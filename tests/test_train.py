@@ -143,8 +143,11 @@ def test_training_writes_a_plain_checkpoint_and_a_log_that_learns(repo):
     assert not (repo / ".resume" / "train" / "state.pt").exists()  # removed once the run succeeded
 
 
-def test_kill_9_then_rerun_resumes_from_the_saved_step_with_the_same_batches(tmp_path):
-    slow = {**FAST_TRAIN, "token_budget": 8 * 32 * 20, "checkpoint_interval": 3, "eval_interval": 5}
+@pytest.mark.parametrize("recipe", ["gpt2", "modern"])
+def test_kill_9_then_rerun_resumes_from_the_saved_step_with_the_same_batches(tmp_path, recipe):
+    """Every optimizer's state (modern: Muon's momentum and AdamW's moments) is saved and restored."""
+    slow = {**FAST_TRAIN, "recipe": recipe, "token_budget": 8 * 32 * 20, "checkpoint_interval": 3,
+            "eval_interval": 5}
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     for root in (killed, clean):
         make_dataset(root, [1])
@@ -175,6 +178,41 @@ def test_kill_9_then_rerun_resumes_from_the_saved_step_with_the_same_batches(tmp
     reference = torch.load(clean / "models" / "model.pt", weights_only=True)
     for name, tensor in reference["model"].items():
         torch.testing.assert_close(resumed["model"][name], tensor, rtol=1e-5, atol=1e-6)
+
+
+def test_the_modern_recipe_trains_records_its_recipe_and_evaluates(repo):
+    write_params(repo, {**FAST_TRAIN, "recipe": "modern"}, {"max_tokens": 2048, "batch_size": 4, "sample_tokens": 8})
+    result = run(train_cmd(), repo)
+    assert result.returncode == 0, result.stderr
+    ckpt = torch.load(repo / "models" / "model.pt", weights_only=True)
+    assert ckpt["recipe"] == "modern"
+    assert ckpt["model_args"]["rope"] and not ckpt["model_args"]["tie_embeddings"]  # the recipe's switches
+    assert ckpt["model_args"]["n_layer"] == 2  # train.model's override over the preset
+    assert "lm_head.weight" in ckpt["model"] and "transformer.wpe.weight" not in ckpt["model"]
+    losses = [float(r["val_loss"]) for r in read_log(repo)]
+    assert losses[-1] < losses[0] - 1.0, losses
+    result = run([str(REPO / "src" / "evaluate.py"), "--dataset", "data/dataset.json", "--model", "models/model.pt",
+                  "--train-log", "reports/train_log.csv", "--metrics", "reports/metrics.json",
+                  "--plot", "reports/training_curve.png", "--samples", "reports/samples.txt"], repo)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((repo / "reports" / "metrics.json").read_text())
+    assert abs(metrics["val_loss"] - losses[-1]) < 0.5, metrics  # more windows than the log row scores
+    assert "Alabama is" in (repo / "reports" / "samples.txt").read_text()
+
+
+def test_a_warm_start_from_another_recipe_is_refused_naming_both(repo):
+    assert run(train_cmd(), repo).returncode == 0  # the tests' default recipe: gpt2
+    (repo / "models" / "model.pt").rename(repo / "checkpoints" / "v1.pt")
+    write_params(repo, {**FAST_TRAIN, "recipe": "modern", "init_from": "checkpoints/v1.pt"})
+    result = run(train_cmd("checkpoints/v1.pt"), repo)
+    assert result.returncode != 0
+    assert "trained with recipe `gpt2` but params.yaml train.recipe is `modern`" in result.stderr, result.stderr
+    # a checkpoint from before the field existed is gpt2's
+    ckpt = torch.load(repo / "checkpoints" / "v1.pt", weights_only=True)
+    del ckpt["recipe"]
+    torch.save(ckpt, repo / "checkpoints" / "v1.pt")
+    result = run(train_cmd("checkpoints/v1.pt"), repo)
+    assert "recipe `gpt2`" in result.stderr and "`modern`" in result.stderr
 
 
 def dvc_env() -> dict:
@@ -535,13 +573,14 @@ def test_dvc_exp_run_shows_dvclive_metrics_and_plots(tmp_path):
 def test_progress_in_a_log_file_is_plain_lines(repo, monkeypatch, capsys):
     """In-process run with the progress interval at 0 s: one plain line per step on stderr."""
     import train
+    from optim import recipe_model_args
     from params import load_params
 
     monkeypatch.chdir(repo)
     monkeypatch.setattr(train, "PROGRESS_EVERY_S", 0.0)
     params = load_params(repo / "params.yaml")
     p = params["train"]
-    model_args = {**p["presets"][p["preset"]], **p["model"]}
+    model_args = recipe_model_args(p["presets"][p["preset"]], p["recipes"][p["recipe"]], p["model"])
     train.train(p, model_args, json.loads((repo / "data" / "dataset.json").read_text()),
                 Path("checkpoints/scratch"), Path("models/model.pt"), Path("reports/train_log.csv"),
                 Path("reports/train"), Path(".resume/train"))
