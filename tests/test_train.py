@@ -527,7 +527,8 @@ def test_the_memory_probe_runs_a_real_training_step(monkeypatch):
 
     monkeypatch.setattr(torch.optim, "AdamW", CountingAdamW)
     config = GPTConfig(block_size=16, vocab_size=50304, n_layer=1, n_head=2, n_embd=32, dropout=0.0, bias=False)
-    train.probe_step(config, {"weight_decay": 0.1, "learning_rate": 1e-3}, 3, "cpu", train.autocast("cpu", torch.float32))
+    p = yaml.safe_load(TEST_PARAMS.read_text())["train"]  # the gpt2 recipe: one AdamW
+    train.probe_step(config, p, 3, "cpu", train.autocast("cpu", torch.float32))
     assert len(steps) == 1 and steps[0] > 0  # gradients were computed before the optimizer step
 
 
