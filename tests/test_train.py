@@ -30,7 +30,7 @@ EOT = 50256
 FAST_TRAIN = {
     "preset": "tiny", "model": {"n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 32},
     "token_budget": 8 * 32 * 12, "batch_size": 4, "grad_accum": 2, "warmup_iters": 2,
-    "eval_interval": 4, "eval_iters": 2, "checkpoint_interval": 4, "device": "cpu", "compile": False,
+    "eval_interval": 4, "checkpoint_interval": 4, "device": "cpu", "compile": False,
 }
 
 
@@ -74,7 +74,8 @@ def make_dataset(root: Path, parts: list[int], eval_parts: list[int] = (1,)) -> 
     """A dataset version under root, shaped like the dataset stage's data/dataset.json."""
     metas = {part: write_part(root, part) for part in parts}
     entry = lambda part, split: {"part": part, "path": f"data/tokens/{part}/{split}.bin", **metas[part][split]}
-    manifest = {"parts": list(parts), "encoding": "gpt2", "dtype": "uint16", "eot": EOT,
+    manifest = {"parts": list(parts), "split": {"val_fraction": 0.2, "rule": "every 5th document"},
+                "encoding": "gpt2", "dtype": "uint16", "eot": EOT,
                 "train": [entry(p, "train") for p in parts], "val": [entry(p, "val") for p in parts],
                 "eval": [entry(p, "val") for p in eval_parts]}
     total = lambda split: sum(e["tokens"] for e in manifest[split])
@@ -88,9 +89,12 @@ def make_dataset(root: Path, parts: list[int], eval_parts: list[int] = (1,)) -> 
     return path
 
 
-def write_params(root: Path, train: dict | None = None, evaluate: dict | None = None) -> dict:
-    """The tests' params.yaml with the given train/evaluate keys replaced, written to root."""
+def write_params(root: Path, train: dict | None = None, evaluate: dict | None = None,
+                 data: dict | None = None) -> dict:
+    """The tests' params.yaml with the given train/evaluate/data keys replaced, written to root; a
+    small evaluation set (2,048 tokens) unless `data` says otherwise."""
     params = yaml.safe_load(TEST_PARAMS.read_text())
+    params["data"].update({"eval_tokens": 2048, **(data or {})})
     params["train"].update(FAST_TRAIN if train is None else train)
     params["evaluate"].update(evaluate or {})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
