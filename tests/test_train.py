@@ -207,6 +207,7 @@ def dvc_project(root: Path, train: dict | None = None) -> Path:
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     dvc(root, "init", "-q")
     make_dataset(root, [1])
+    (root / "data" / "checked").write_text("params.yaml and the mirror were checked\n")  # the check stage's output
     write_params(root, train)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git, "add", "-A"], cwd=root, check=True)
@@ -633,13 +634,13 @@ def test_a_nanogpt_checkpoint_is_a_warm_start_and_our_model_samples_in_nanogpt(r
 def test_progress_in_a_log_file_is_plain_lines(repo, monkeypatch, capsys):
     """In-process run with the progress interval at 0 s: one plain line per step on stderr."""
     import train
-    from params import load_params
+    from params import check_model_args, load_params
 
     monkeypatch.chdir(repo)
     monkeypatch.setattr(train, "PROGRESS_EVERY_S", 0.0)
     params = load_params(repo / "params.yaml")
-    train.train(params["train"], train.check_model_args(params), json.loads((repo / "data" / "dataset.json").read_text()),
-                Path("checkpoints/scratch"), Path("models/model.pt"), Path("reports/train_log.csv"),
+    train.train(params["train"], check_model_args(params), json.loads((repo / "data" / "dataset.json").read_text()),
+                params["data"]["eval_tokens"], Path("checkpoints/scratch"), Path("models/model.pt"), Path("reports/train_log.csv"),
                 Path("reports/train"), Path(".resume/train"))
     err = capsys.readouterr().err
     progress = [line for line in err.splitlines() if line.startswith("train: step ")]
