@@ -399,15 +399,18 @@ def test_ddp_from_dvc_repro_matches_one_process_and_resumes_after_one_rank_is_ki
 NAN_ON_RANK_1 = '''
 import os
 if os.environ.get("RANK") == "1":  # a training process of rank 1 only
+    import torch
     import torch.nn.functional as F
 
     real, calls = F.cross_entropy, []
 
     def cross_entropy(*args, **kwargs):
-        """From the 8th call on, the loss value is NaN (its gradient stays finite)."""
-        calls.append(1)
+        """From the 8th training call on (scoring the evaluation set runs without gradients and is
+        not counted), the loss value is NaN (its gradient stays finite)."""
+        if torch.is_grad_enabled():
+            calls.append(1)
         loss = real(*args, **kwargs)
-        return loss + float("nan") if len(calls) >= 8 else loss
+        return loss + float("nan") if len(calls) >= 8 and torch.is_grad_enabled() else loss
 
     F.cross_entropy = cross_entropy
 '''
