@@ -9,10 +9,14 @@ cache or, where missing there, the default remote), so nothing is checked out or
 nothing is fetched from the internet: the plots are PNG files, not DVC's HTML (which loads vega from
 a CDN). Experiments are the git refs `dvc exp run` writes under refs/exps, whatever their baseline.
 Writes:
-    OUT/versions.md       one row per version: parts, documents, tokens, val loss, perplexity, ...
-    OUT/scaling.png       val loss against dataset tokens (log x): the scaling curve
+    OUT/versions.md       one row per version: parts, training tokens, start (scratch or warm), tokens
+                          trained (over the warm-start chain), val loss ± stderr, the difference from
+                          the previous version marked real or within noise; then what more data is
+                          worth (src/scaling.py: the fit, the next parts' predicted loss and cost)
+    OUT/scaling.png       val loss ± 2 stderr against training tokens (log x): cold starts at equal
+                          compute as the scaling curve with the fit, warm starts as their own series
     OUT/train_curves.png  train and val loss against tokens trained, one line per version
-Prints one line per version, every skipped revision with the reason, and a closing summary.
+Prints one line per version, every skipped revision with the reason, the answer, and a closing summary.
 """
 
 from __future__ import annotations
