@@ -197,3 +197,31 @@ def test_the_fit_recovers_a_power_law_and_widens_away_from_the_data():
 def test_parse_log_rejects_other_columns():
     with pytest.raises(ValueError, match="step, tokens, lr, train_loss, val_loss"):
         report.parse_log("step,loss\n1,2.0\n")
+
+
+def test_the_answer_prices_the_next_parts_from_the_mirror_and_this_machines_runs(tmp_path):
+    """Sizes from the sample mirror's dumpstatus.json; time only where logs/stages.jsonl has runs."""
+    import yaml
+
+    import scaling
+
+    params = yaml.safe_load((REPO / "tests" / "params.yaml").read_text())
+    params["dump"]["mirror"] = str(REPO / "data" / "mirror")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    series = []
+    for n, loss in ((1, 8.0), (2, 7.8), (3, 7.7)):
+        v = version(f"data-v{n}", 40_000 * n, loss, stderr=0.01)
+        v.parts = list(range(1, n + 1))
+        series.append(v)
+    law, text = scaling.answer(series, tmp_path)
+    assert law is not None and "| +4 | 157,552 |" in text and "| +4-10 |" in text  # 0.2 MB more: part 4
+    assert "not measured here" in text and "Answer: jump." in text
+
+    (tmp_path / "logs").mkdir()
+    rows = [{"stage": f"{stage}@{part}", "seconds": 60.0} for part in (1, 2, 3)
+            for stage in ("download", "extract", "tokenize")] + [{"stage": "train", "seconds": 120.0}]
+    (tmp_path / "logs" / "stages.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    _, text = scaling.answer(series, tmp_path)
+    line = next(row for row in text.splitlines() if row.startswith("| +4 |"))
+    assert line.endswith(" min |") and "not measured here |" in line  # time measured, disk not (no data/)
+    assert "(~2.0 min each here)" in text
