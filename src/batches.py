@@ -8,8 +8,9 @@ with a memmap kept open (the nanoGPT pitfall), nor pays a fresh mapping's page f
 (benchmarks/bench_batches.py measures both).
 
 Evaluation uses the manifest's `eval` files, the same for every dataset version: the first `max_tokens`
-tokens cut into consecutive block_size windows. No randomness, so a version-to-version difference in
-val loss is the model's, not the draw's; `fingerprint` hashes the exact token bytes scored.
+tokens (`data.eval_tokens`) cut into consecutive block_size windows. No randomness, so a
+version-to-version difference in val loss is the model's, not the draw's; `fingerprint` hashes the
+token bytes scored, the window length and count, and the precision.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def load_manifest(path: Path | str) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; {REPRO_HINT}")
     manifest = json.loads(path.read_text())
-    for key in ("parts", "dtype", "train", "eval", "totals"):
+    for key in ("parts", "split", "dtype", "train", "eval", "totals"):
         if key not in manifest:
             raise ValueError(f"{path}: no `{key}` key; the manifest is stale: {REPRO_HINT}")
     if manifest["dtype"] != "uint16":
@@ -123,6 +124,10 @@ def eval_windows(tokens: np.ndarray, block_size: int) -> tuple[np.ndarray, np.nd
     return x, y
 
 
-def fingerprint(tokens: np.ndarray) -> str:
-    """sha1 of the exact little-endian uint16 bytes: equal across versions iff the eval set is."""
-    return hashlib.sha1(np.ascontiguousarray(tokens, dtype="<u2").tobytes()).hexdigest()
+def fingerprint(tokens: np.ndarray, block_size: int, dtype: str) -> str:
+    """sha1 of what a val loss is a loss of: the exact little-endian uint16 bytes scored, the window
+    length, the number of windows and the precision. Equal across versions iff the losses compare."""
+    windows = (len(tokens) - 1) // block_size
+    h = hashlib.sha1(np.ascontiguousarray(tokens, dtype="<u2").tobytes())
+    h.update(json.dumps({"block_size": block_size, "windows": windows, "dtype": dtype}, sort_keys=True).encode())
+    return h.hexdigest()

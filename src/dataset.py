@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from params import load_params
-from tokens import SPLITS, read_meta, read_tokens, write_json_atomic
+from tokens import SPLIT_RULE, SPLITS, read_meta, read_tokens, write_json_atomic
 
 
 def prune_unselected(tokens_dir: Path, parts: list[int]) -> list[str]:
@@ -47,8 +47,14 @@ def part_entries(tokens_dir: Path, part: int) -> dict[str, dict]:
 
 def build_manifest(tokens_dir: Path, parts: list[int], eval_parts: list[int]) -> dict:
     per_part = {part: part_entries(tokens_dir, part) for part in parts}
+    fractions = {part: read_meta(tokens_dir / str(part))["val_fraction"] for part in parts}
+    if len(set(fractions.values())) > 1:
+        raise ValueError(f"the parts were split with different tokenize.val_fraction values {fractions}; "
+                         "run `dvc repro` to tokenize them again with the current one")
     manifest = {
         "parts": parts,
+        # which documents are held out: a warm start must come from a checkpoint with the same split
+        "split": {"val_fraction": fractions[parts[0]], "rule": SPLIT_RULE},
         "encoding": "gpt2",
         "dtype": "uint16",
         "eot": 50256,

@@ -5,13 +5,16 @@
         --plot reports/training_curve.png --samples reports/samples.txt
 
 The evaluation set is the manifest's `eval` files (held-out documents of data.eval_parts), the first
-`evaluate.max_tokens` tokens cut into consecutive block_size windows: the same windows for every
-dataset version, so `dvc metrics diff data-v1 data-v3` compares models, not draws. `eval_set_sha1`
-(sha1 of the exact token bytes scored) shows in the diff that the set did not change.
+`data.eval_tokens` tokens cut into consecutive block_size windows: the same windows for every dataset
+version, so `dvc metrics diff data-v1 data-v3` compares models, not draws. It is scored in float32 on
+any device by model.window_losses, the function the train stage logs val_loss with, so the training
+curve's last point is this stage's val_loss. `eval_set_sha1` covers the tokens scored, the block size,
+the number of windows and the precision: equal sha1, comparable losses.
 
-Writes flat metrics (val_loss, perplexity, training facts from the checkpoint, dataset facts from the
-manifest), a loss curve PNG from the training log, and generations for fixed prompts with a fixed seed.
-Prints: `evaluate: val loss 6.21 (perplexity 497) on 14,336 tokens (eval set 3f2a9c1e), parts [1]`.
+Writes flat metrics (val_loss and its standard error over windows, training facts from the checkpoint,
+dataset facts from the manifest), a loss curve PNG from the training log, and generations for fixed
+prompts with a fixed seed.
+Prints: `evaluate: val loss 6.210 ± 0.031 (perplexity 497) on 14,336 tokens (eval set 3f2a9c1e), parts [1]`.
 """
 
 from __future__ import annotations
@@ -28,8 +31,7 @@ import torch
 from atomic import atomic_path, write_json_atomic, write_text_atomic
 from batches import eval_tokens, eval_windows, fingerprint, load_manifest
 from checkpoint import CheckpointError, load
-from device import autocast, pick_dtype
-from model import GPT, GPTConfig
+from model import EVAL_DTYPE, GPT, GPTConfig, mean_and_stderr, window_losses
 from params import load_params
 from runlog import record
 from tokens import EOT, gpt2_encoding
@@ -41,19 +43,6 @@ def load_model(path: Path, device: str) -> tuple[GPT, dict]:
     model = GPT(GPTConfig(**ckpt["model_args"]))
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), ckpt
-
-
-@torch.no_grad()
-def mean_loss(model: GPT, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: str) -> float:
-    """Mean next-token cross-entropy over windows x, y (n, T), every window weighted equally."""
-    amp = autocast(device, pick_dtype("auto", device))  # the precision `train` uses by default
-    total = 0.0
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
-        with amp:
-            _, loss = model(xb, yb)
-        total += loss.item() * len(xb)
-    return total / len(x)
 
 
 def generate_samples(model: GPT, prompts: list[str], p: dict, device: str) -> list[str]:
@@ -81,10 +70,14 @@ def plot_curve(rows: list[dict], title: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for key, style in (("train_loss", "-"), ("val_loss", "o-")):
-        pts = [(r["tokens"], r[key]) for r in rows if r[key] is not None]
-        if pts:
-            ax.plot(*zip(*pts), style, label=key.replace("_", " "))
+    pts = [(r["tokens"], r["train_loss"]) for r in rows if r["train_loss"] is not None]
+    if pts:
+        ax.plot(*zip(*pts), "-", label="train loss (training batches)")
+    pts = [(r["tokens"], r["val_loss"], r["val_loss_stderr"]) for r in rows if r["val_loss"] is not None]
+    if pts:
+        tokens, loss, stderr = zip(*pts)
+        ax.errorbar(tokens, loss, yerr=[2 * e for e in stderr], fmt="o-", capsize=3,
+                    label="val loss (evaluation set, ±2 stderr)")
     ax.set_xlabel("tokens trained")
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.set_title(title)
@@ -98,14 +91,20 @@ def plot_curve(rows: list[dict], title: str, path: Path) -> None:
         plt.close(fig)
 
 
-def build_metrics(val_loss: float, scored_tokens: int, sha1: str, ckpt: dict, manifest: dict) -> dict:
-    """Flat keys, so `dvc metrics diff` lines them up across versions."""
+def build_metrics(val_loss: float, val_stderr: float, scored_tokens: int, sha1: str, ckpt: dict,
+                  manifest: dict) -> dict:
+    """Flat keys, so `dvc metrics diff` lines them up across versions (val_loss_stderr sorts beside
+    val_loss)."""
     s, totals = ckpt["summary"], manifest["totals"]
     return {
         "val_loss": round(val_loss, 5),
+        "val_loss_stderr": round(val_stderr, 5),
         "perplexity": round(math.exp(val_loss), 3),
         "train_loss": s["train_loss"] and round(s["train_loss"], 5),
         "tokens_trained": s["tokens_trained"],
+        "tokens_trained_total": s["tokens_trained_total"],
+        "epochs": round(s["tokens_trained"] / totals["train_tokens"], 4),
+        "init_from": ckpt["init_sha1"] or "scratch",
         "token_budget": s["token_budget"],
         "dataset_tokens": totals["tokens"],
         "dataset_documents": totals["documents"],
@@ -115,6 +114,7 @@ def build_metrics(val_loss: float, scored_tokens: int, sha1: str, ckpt: dict, ma
         "eval_documents": totals["eval_documents"],
         "eval_tokens_scored": scored_tokens,
         "eval_set_sha1": sha1,
+        "eval_dtype": EVAL_DTYPE,
     }
 
 
@@ -128,7 +128,8 @@ def main() -> None:
     parser.add_argument("--samples", type=Path, required=True, help="generated samples to write")
     args = parser.parse_args()
 
-    p = load_params()["evaluate"]  # checks every evaluate.* key, and exits naming the key
+    params = load_params()  # checks every key, and exits naming the key
+    p = params["evaluate"]
     started = time.perf_counter()
     try:
         manifest = load_manifest(args.dataset)
@@ -144,23 +145,23 @@ def main() -> None:
         sys.exit(f"error: {exc}; run `dvc repro train`")
 
     T = ckpt["model_args"]["block_size"]
-    tokens = eval_tokens(manifest, T, p["max_tokens"])
+    tokens = eval_tokens(manifest, T, params["data"]["eval_tokens"])
     x, y = (torch.from_numpy(a) for a in eval_windows(tokens, T))
-    val_loss = mean_loss(model, x, y, p["batch_size"], device)
-    sha1 = fingerprint(tokens)
-    metrics = build_metrics(val_loss, x.numel(), sha1, ckpt, manifest)
+    val_loss, val_stderr = mean_and_stderr(window_losses(model, x, y, p["batch_size"], device))
+    sha1 = fingerprint(tokens, T, EVAL_DTYPE)
+    metrics = build_metrics(val_loss, val_stderr, x.numel(), sha1, ckpt, manifest)
     samples = generate_samples(model, p["prompts"], p, device)
     try:  # each output through a temporary file and a rename (a full disk leaves the old ones whole)
         write_json_atomic(args.metrics, metrics)
         plot_curve(read_log(args.train_log),
-                   f"parts {manifest['parts']}: val loss {val_loss:.3f} on the fixed eval set", args.plot)
+                   f"parts {manifest['parts']}: val loss {val_loss:.3f} ± {val_stderr:.3f} on the evaluation set", args.plot)
         write_text_atomic(args.samples, "".join(f"=== {prompt!r} (seed {p['seed'] + i})\n{text}\n\n"
                                                 for i, (prompt, text) in enumerate(zip(p["prompts"], samples))))
     except OSError as exc:
         sys.exit(f"error: evaluate: cannot write {exc.filename or args.metrics.parent}: {exc.strerror or exc}; "
                  "free space there and run the stage again")
     record("evaluate", time.perf_counter() - started, tokens_scored=x.numel())
-    print(f"evaluate: val loss {val_loss:.3f} (perplexity {math.exp(val_loss):,.0f}) on {x.numel():,} tokens "
+    print(f"evaluate: val loss {val_loss:.3f} ± {val_stderr:.3f} (perplexity {math.exp(val_loss):,.0f}) on {x.numel():,} tokens "
           f"(eval set {sha1[:8]}), parts {manifest['parts']} -> {args.metrics}")
 
 

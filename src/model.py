@@ -261,6 +261,42 @@ class GPT(nn.Module):
         return idx
 
 
+EVAL_DTYPE = "float32"  # the evaluation set is always scored in full fp32, on any device
+
+
+@torch.no_grad()
+def window_losses(model: GPT, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: str,
+                  rank: int = 0, world: int = 1) -> torch.Tensor:
+    """Mean next-token cross-entropy of each window of x, y (n, T): (n,) float64 on the CPU.
+
+    Scored in float32 with TF32 matmuls off and no autocast, so the same weights give the same losses
+    during training and in the evaluate stage, on a CPU or a GPU. With several processes each scores
+    every world-th batch and the losses are summed over processes (every process gets them all)."""
+    was_training, tf32 = model.training, torch.backends.cuda.matmul.allow_tf32
+    model.eval()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    losses = torch.zeros(len(x), dtype=torch.float64, device=device)
+    try:
+        for start in range(rank * batch_size, len(x), batch_size * world):
+            xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+            logits, _ = model(xb, yb)
+            per_token = F.cross_entropy(logits.float().transpose(1, 2), yb, reduction="none")  # (B, T)
+            losses[start:start + len(xb)] = per_token.mean(dim=1).double()
+        if world > 1:
+            torch.distributed.all_reduce(losses)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        model.train(was_training)
+    return losses.cpu()
+
+
+def mean_and_stderr(losses: torch.Tensor) -> tuple[float, float]:
+    """The mean of per-window losses and its standard error, std / sqrt(n) (0 for one window)."""
+    n = len(losses)
+    stderr = losses.std(correction=1).item() / math.sqrt(n) if n > 1 else 0.0
+    return losses.mean().item(), stderr
+
+
 def clean_state_dict(state_dict: dict) -> dict:
     """A state dict fit to save: `_orig_mod.` (torch.compile) and `module.` (DDP) prefixes removed,
     tensors detached onto the CPU."""

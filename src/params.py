@@ -34,14 +34,14 @@ SCRATCH = "scratch"  # an init_from file with this name means: start from random
 # The keys of each section. A key in params.yaml that is not here is a typo or a leftover: refused.
 KEYS = {
     "dump": ("mirror", "wiki", "date", "format"),
-    "data": ("parts", "eval_parts"),
+    "data": ("parts", "eval_parts", "eval_tokens"),
     "extract": ("min_chars",),
     "tokenize": ("val_fraction",),
     "train": ("recipe", "recipes", "preset", "presets", "model", "init_from", "seed", "token_budget", "batch_size",
               "grad_accum", "sequences_per_step", "nproc_per_node", "nnodes", "learning_rate", "min_lr", "warmup_iters",
-              "weight_decay", "beta1", "beta2", "grad_clip", "eval_interval", "eval_iters",
-              "checkpoint_interval", "device", "dtype", "compile"),
-    "evaluate": ("max_tokens", "batch_size", "prompts", "sample_tokens", "temperature", "top_k", "seed"),
+              "weight_decay", "beta1", "beta2", "grad_clip", "eval_interval", "checkpoint_interval", "device", "dtype",
+              "compile"),
+    "evaluate": ("batch_size", "prompts", "sample_tokens", "temperature", "top_k", "seed"),
     "resources": ("processes", "download_retries", "download_timeout_s", "disk_reserve_mb"),
 }
 
@@ -135,6 +135,7 @@ def check_data(params: dict) -> None:
     check_keys(params["data"], "data", KEYS["data"])
     parts = check_parts(params, "data.parts")
     eval_parts = check_parts(params, "data.eval_parts")
+    _check_int(params, "data.eval_tokens", 1)
     missing = [p for p in eval_parts if p not in parts]
     if missing:
         _fail("data.eval_parts", f"names part(s) {missing} that `data.parts` {parts} does not select; "
@@ -225,7 +226,7 @@ def check_model_args(params: dict) -> dict:
 
 def check_train(params: dict) -> None:
     check_keys(params["train"], "train", KEYS["train"])
-    for key in ("grad_accum", "sequences_per_step", "eval_interval", "eval_iters", "checkpoint_interval",
+    for key in ("grad_accum", "sequences_per_step", "eval_interval", "checkpoint_interval",
                 "token_budget", "nproc_per_node", "nnodes"):
         _check_int(params, f"train.{key}", 1)
     if _get(params, "train.batch_size") != "auto":
@@ -257,7 +258,7 @@ def check_train(params: dict) -> None:
 
 def check_evaluate(params: dict) -> None:
     check_keys(params["evaluate"], "evaluate", KEYS["evaluate"])
-    for key, minimum in (("max_tokens", 1), ("batch_size", 1), ("sample_tokens", 0), ("top_k", 1), ("seed", 0)):
+    for key, minimum in (("batch_size", 1), ("sample_tokens", 0), ("top_k", 1), ("seed", 0)):
         _check_int(params, f"evaluate.{key}", minimum)
     temperature = _get(params, "evaluate.temperature")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (

@@ -9,10 +9,14 @@ cache or, where missing there, the default remote), so nothing is checked out or
 nothing is fetched from the internet: the plots are PNG files, not DVC's HTML (which loads vega from
 a CDN). Experiments are the git refs `dvc exp run` writes under refs/exps, whatever their baseline.
 Writes:
-    OUT/versions.md       one row per version: parts, documents, tokens, val loss, perplexity, ...
-    OUT/scaling.png       val loss against dataset tokens (log x): the scaling curve
+    OUT/versions.md       one row per version: parts, training tokens, start (scratch or warm), tokens
+                          trained (over the warm-start chain), val loss ± stderr, the difference from
+                          the previous version marked real or within noise; then what more data is
+                          worth (src/scaling.py: the fit, the next parts' predicted loss and cost)
+    OUT/scaling.png       val loss ± 2 stderr against training tokens (log x): cold starts at equal
+                          compute as the scaling curve with the fit, warm starts as their own series
     OUT/train_curves.png  train and val loss against tokens trained, one line per version
-Prints one line per version, every skipped revision with the reason, and a closing summary.
+Prints one line per version, every skipped revision with the reason, the answer, and a closing summary.
 """
 
 from __future__ import annotations
@@ -30,16 +34,19 @@ from pathlib import Path
 
 import dvc.api
 import matplotlib
+import numpy as np
 from dvc.repo import Repo
-from share import missing_outputs, names_remote, recorded_outputs
 
 matplotlib.use("Agg")  # files only: no display, no browser, no network
 import matplotlib.pyplot as plt
 
+import scaling
+from share import missing_outputs, names_remote, recorded_outputs
 from atomic import atomic_path, write_text_atomic
 
-METRIC_KEYS = ("val_loss", "perplexity", "dataset_tokens", "dataset_documents", "tokens_trained",
-               "eval_set_sha1")
+METRIC_KEYS = ("val_loss", "val_loss_stderr", "perplexity", "train_tokens", "dataset_documents", "tokens_trained",
+               "tokens_trained_total", "token_budget", "init_from", "eval_set_sha1")
+NOISE_Z = 2.0  # a difference is real when it exceeds 2 standard errors of the difference (~95%)
 LOG_COLUMNS = ("step", "tokens", "lr", "train_loss", "val_loss")
 
 
@@ -149,28 +156,68 @@ def comparable_eval_set(versions: list[Version]) -> str:
     return Counter(v.metrics["eval_set_sha1"] for v in versions).most_common(1)[0][0]
 
 
+def is_cold(version: Version) -> bool:
+    return version.metrics["init_from"] == "scratch"
+
+
+def verdict(a: dict, b: dict) -> str:
+    """b's val loss against a's: the difference, and whether it is real or within noise (the standard
+    errors of two independent means add in quadrature)."""
+    if a["eval_set_sha1"] != b["eval_set_sha1"]:
+        return "not comparable (other eval set)"
+    diff = b["val_loss"] - a["val_loss"]
+    noise = math.hypot(a["val_loss_stderr"], b["val_loss_stderr"])
+    real = abs(diff) > NOISE_Z * noise
+    return f"{diff:+.3f} ± {noise:.3f}: {'real' if real else 'within noise'}"
+
+
 def markdown_table(versions: list[Version]) -> str:
-    """One row per version, smallest dataset first."""
+    """One row per version, cold starts first by training tokens, then warm starts; each row compared
+    with the previous cold start (a warm start: with the cold start of the same data, if any)."""
     common = comparable_eval_set(versions)
     lines = [
-        "| version | kind | commit | parts | documents | dataset tokens | tokens trained | val loss | perplexity | eval set |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---|",
+        "| version | kind | commit | parts | train tokens | start | tokens trained (chain) | val loss | "
+        "vs previous | eval set |",
+        "|---|---|---|---|---:|---|---:|---:|---|---|",
     ]
+    previous = None
     for v in versions:
         m = v.metrics
         eval_set = m["eval_set_sha1"][:8] + ("" if m["eval_set_sha1"] == common else " (differs!)")
+        start = "scratch" if is_cold(v) else f"warm {m['init_from'][:8]}"
+        if is_cold(v):
+            against, previous = previous, v
+        else:
+            same_data = [c for c in scaling_series(versions) if c.metrics["train_tokens"] == m["train_tokens"]]
+            against = same_data[0] if same_data else previous
+        compared = f"{verdict(against.metrics, m)} (vs {against.name})" if against else ""
         lines.append(
-            f"| {v.name} | {v.kind} | {v.sha[:7]} | {', '.join(map(str, v.parts))} | "
-            f"{m['dataset_documents']:,} | {m['dataset_tokens']:,} | {m['tokens_trained']:,} | "
-            f"{m['val_loss']:.4f} | {m['perplexity']:.2f} | {eval_set} |")
-    notes = []
+            f"| {v.name} | {v.kind} | {v.sha[:7]} | {', '.join(map(str, v.parts))} | {m['train_tokens']:,} | "
+            f"{start} | {m['tokens_trained']:,} ({m['tokens_trained_total']:,}) | "
+            f"{m['val_loss']:.4f} ± {m['val_loss_stderr']:.4f} | {compared} | {eval_set} |")
+    notes = [f"*val loss ± its standard error over the evaluation windows; a difference is real when it "
+             f"exceeds {NOISE_Z:g} standard errors of the difference.*"]
     if any(v.metrics["eval_set_sha1"] != common for v in versions):
         notes.append("Versions marked *differs!* were scored on another evaluation set: their loss "
                      "is not comparable with the others'.")
-    if len({v.metrics["tokens_trained"] for v in versions}) > 1:
-        notes.append("Versions were trained on different token budgets (*tokens trained*): a loss "
-                     "difference mixes data and training time.")
+    if len({v.metrics["token_budget"] for v in versions if is_cold(v)}) > 1:
+        notes.append("Cold starts were trained on different token budgets: a loss difference mixes data "
+                     "and training time.")
     return "\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes)
+
+
+def order(versions: list[Version]) -> list[Version]:
+    """Cold starts by training tokens, then warm starts by training tokens."""
+    return sorted(versions, key=lambda v: (not is_cold(v), v.metrics["train_tokens"], v.name))
+
+
+def scaling_series(versions: list[Version]) -> list[Version]:
+    """The cold starts at the compute most of them share: the points of the scaling curve."""
+    cold = [v for v in versions if is_cold(v)]
+    if not cold:
+        return []
+    budget = Counter(v.metrics["token_budget"] for v in cold).most_common(1)[0][0]
+    return [v for v in cold if v.metrics["token_budget"] == budget]
 
 
 def save_png(fig, path: Path) -> None:
@@ -183,31 +230,40 @@ def save_png(fig, path: Path) -> None:
         plt.close(fig)
 
 
-def write_report(versions: list[Version], out: Path) -> None:
+def write_report(versions: list[Version], out: Path, answer: str = "", fit=None) -> None:
     """versions.md, scaling.png and train_curves.png in `out`, each written whole or not at all."""
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "versions.md", markdown_table(versions))
-    plot_scaling(versions, out / "scaling.png")
+    write_text_atomic(out / "versions.md", markdown_table(versions) + (f"\n{answer}" if answer else ""))
+    plot_scaling(versions, out / "scaling.png", fit)
     plot_curves(versions, out / "train_curves.png")
 
 
-def plot_scaling(versions: list[Version], path: Path) -> None:
-    """Val loss against dataset tokens; tags joined by a line, experiments as separate markers."""
+def plot_scaling(versions: list[Version], path: Path, fit: "scaling.Fit | None" = None) -> None:
+    """Val loss (± 2 standard errors) against training tokens: the cold starts at equal compute as the
+    scaling curve (with the fitted law, when there is one), other cold starts and warm starts as their
+    own markers."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for kind, style in (("tag", "o-"), ("rev", "s"), ("exp", "^")):
-        chosen = [v for v in versions if v.kind == kind]
+    curve = scaling_series(versions)
+    series = [("cold starts at equal compute", "o-", curve),
+              ("cold starts, other budget", "s", [v for v in versions if is_cold(v) and v not in curve]),
+              ("warm starts", "^", [v for v in versions if not is_cold(v)])]
+    for label, style, chosen in series:
         if chosen:
-            ax.plot([v.metrics["dataset_tokens"] for v in chosen], [v.metrics["val_loss"] for v in chosen],
-                    style, label={"tag": "tags", "rev": "revisions", "exp": "experiments"}[kind])
+            ax.errorbar([v.metrics["train_tokens"] for v in chosen], [v.metrics["val_loss"] for v in chosen],
+                        yerr=[NOISE_Z * v.metrics["val_loss_stderr"] for v in chosen], fmt=style, capsize=3,
+                        label=label)
+    if fit is not None:
+        xs = np.geomspace(min(fit.tokens), max(fit.tokens) * 4, 50)
+        ax.plot(xs, fit.predict(xs), "--", color="grey", label=f"fit: {fit.formula()}")
     names_at: dict[tuple, list[str]] = {}  # one label per point: an experiment may repeat a tag
     for v in versions:
-        names_at.setdefault((v.metrics["dataset_tokens"], v.metrics["val_loss"]), []).append(v.name)
+        names_at.setdefault((v.metrics["train_tokens"], v.metrics["val_loss"]), []).append(v.name)
     for point, names in names_at.items():
         ax.annotate(", ".join(names), point, fontsize=8, textcoords="offset points", xytext=(4, 4))
     ax.set_xscale("log")
-    ax.set_xlabel("dataset tokens")
-    ax.set_ylabel("val loss (fixed evaluation set)")
-    ax.set_title("Scaling: val loss against dataset size")
+    ax.set_xlabel("training tokens of the version (held-out documents excluded)")
+    ax.set_ylabel("val loss (evaluation set, ± 2 stderr)")
+    ax.set_title("Scaling: val loss against training data")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     save_png(fig, path)
@@ -221,7 +277,7 @@ def plot_curves(versions: list[Version], path: Path) -> None:
         line, = ax_train.plot(tokens, train, lw=1, label=v.name)
         evals = [(t, loss) for t, loss in zip(tokens, val) if not math.isnan(loss)]
         ax_val.plot([t for t, _ in evals], [loss for _, loss in evals], "o-", ms=3, color=line.get_color(),
-                    label=f"{v.name} ({v.metrics['dataset_tokens']:,} tokens)")
+                    label=f"{v.name} ({v.metrics['train_tokens']:,} training tokens)")
     for ax, title in ((ax_train, "train loss"), (ax_val, "val loss")):
         ax.set_xlabel("tokens trained")
         ax.set_title(title)
@@ -255,14 +311,16 @@ def main() -> None:
             continue
         versions.append(version)
         m = version.metrics
-        print(f"{version.kind:3} {version.name}: parts {version.parts}, {m['dataset_tokens']:,} tokens, "
-              f"val loss {m['val_loss']:.4f}")
+        print(f"{version.kind:3} {version.name}: parts {version.parts}, {m['train_tokens']:,} training tokens, "
+              f"val loss {m['val_loss']:.4f} ± {m['val_loss_stderr']:.4f}")
     if not versions:
         raise SystemExit(f"report: no version with {args.metrics} among {len(candidates)} revisions "
                          "(tag a version, or run `dvc exp run`, and check `dvc metrics show`)")
-    versions.sort(key=lambda v: (v.metrics["dataset_tokens"], v.name))
+    versions = order(versions)
+    fit, answer = scaling.answer(scaling_series(versions), repo)
+    print(answer)
     try:
-        write_report(versions, args.out)
+        write_report(versions, args.out, answer, fit)
     except OSError as exc:
         raise SystemExit(f"report: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
                          "the files already there are kept as they were") from None

@@ -55,6 +55,11 @@ def gpt2_encoding(gpt2_dir: Path = GPT2_DIR):
     )
 
 
+# How is_validation splits, recorded in the manifest and in checkpoints: a warm start must see the same
+# held-out documents. Change it whenever is_validation changes.
+SPLIT_RULE = "blake2b-8(page_id) < val_fraction * 2**64"
+
+
 def is_validation(page_id: int, val_fraction: float) -> bool:
     """Whether a document is held out, decided by its page id alone (stable as parts are added)."""
     digest = hashlib.blake2b(str(page_id).encode(), digest_size=8).digest()

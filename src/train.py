@@ -4,11 +4,14 @@
         --train-log reports/train_log.csv --live-dir reports/train --resume-dir .resume/train
 
 Reads the `train:` section of params.yaml (model preset, token budget, batch, optimizer, schedule,
-processes) and the token files listed in the manifest. Writes the final checkpoint (plain tensors +
-`model_args`, loadable with `torch.load(weights_only=True)`), the log rows (step, tokens, lr,
-train_loss, val_loss; val_loss on fixed windows of the evaluation set, the same for every version) as
-`--train-log` CSV, and the same rows live through DVCLive into `--live-dir`, so `dvc exp show` and
-`dvc plots show` follow a run while it trains. Progress goes to stderr as one plain line every ~10 s.
+processes), `data.eval_tokens` and the token files listed in the manifest. Writes the final checkpoint
+(plain tensors + `model_args`, loadable with `torch.load(weights_only=True)` and by nanoGPT's sample.py;
+it records the train/val split and the tokens its weights have seen over a warm-start chain), the log
+rows (step, tokens, lr, train_loss, val_loss, val_loss_stderr) as `--train-log` CSV, and the same rows
+live through DVCLive into `--live-dir`, so `dvc exp show` and `dvc plots show` follow a run while it
+trains. val_loss is the whole evaluation set scored in float32 exactly as the evaluate stage scores
+it (model.window_losses): the last row's val_loss is the version's metric. Progress goes to stderr as
+one plain line every ~10 s.
 
 Steps: every optimizer step trains on the same number of tokens whatever the number of processes,
 batch_size * grad_accum * block_size (with `batch_size: auto`, sequences_per_step * block_size);
@@ -21,7 +24,8 @@ from a generator seeded by (seed, step, micro-batch index over all processes): a
 exactly the batches the killed one would have.
 
 Warm start: `train.init_from` names a checkpoint (`checkpoints/scratch`, a committed placeholder, means
-from scratch); dvc.yaml lists it as a dependency. Crash safety and resume: src/checkpoint.py. A loss or
+from scratch), this project's or nanoGPT's `ckpt.pt`; dvc.yaml lists it as a dependency. A checkpoint
+trained under another split (tokenize.val_fraction) is refused: it has seen documents now held out. Crash safety and resume: src/checkpoint.py. A loss or
 weight that turns NaN or infinite on any process stops every process at the next log row or resume
 save; nothing is saved after that, so the last resume state and any earlier `--out` stay as they were.
 """
@@ -45,12 +49,12 @@ from batches import TrainWindows, eval_tokens, eval_windows, load_manifest, trai
 from checkpoint import (CheckpointError, checkpoint_due, load, load_resume, nonfinite, run_fingerprint,
                         save_atomic)
 from device import autocast, keep_freed_memory, peak_flops, pick_dtype, setup_distributed
-from model import GPT, GPTConfig, clean_state_dict
+from model import GPT, GPTConfig, clean_state_dict, mean_and_stderr, window_losses
 from optim import configure_optimizers, optimizer_settings, recipe_model_args
 from params import SCRATCH, load_params
 from runlog import record
 
-LOG_FIELDS = ["step", "tokens", "lr", "train_loss", "val_loss"]
+LOG_FIELDS = ["step", "tokens", "lr", "train_loss", "val_loss", "val_loss_stderr"]
 PROGRESS_EVERY_S = 10.0
 
 
@@ -76,12 +80,6 @@ def tokens_per_step(p: dict, block_size: int) -> int:
 def max_iters(p: dict, block_size: int) -> int:
     """Optimizer steps that spend the token budget (rounded up to a whole step)."""
     return math.ceil(p["token_budget"] / tokens_per_step(p, block_size))
-
-
-def eval_window_count(p: dict) -> int:
-    """Windows of the evaluation set scored at each log row: eval_iters batches of batch_size (of 8
-    with `auto`, so the windows never depend on the card)."""
-    return p["eval_iters"] * (8 if p["batch_size"] == "auto" else p["batch_size"])
 
 
 def lr_at(step: int, total: int, warmup: int, lr: float, min_lr: float) -> float:
@@ -211,10 +209,39 @@ def check_init_recipe(path: Path, recipe: str) -> None:
                          f"checkpoints/{SCRATCH}")
 
 
-def load_init(path: Path, model_args: dict) -> tuple[dict | None, str | None]:
-    """The starting weights named by train.init_from and the file's sha1 (None, None for scratch)."""
+def tokens_seen(ckpt: dict) -> int:
+    """Tokens the checkpoint's weights were trained on, over its whole warm-start chain. A nanoGPT
+    ckpt.pt says it through iter_num and its config (gradient_accumulation_steps there counts every
+    process's micro-batches); a checkpoint that says neither counts 0."""
+    if "summary" in ckpt:
+        return ckpt["summary"].get("tokens_trained_total", ckpt["summary"]["tokens_trained"])
+    config = ckpt.get("config", {})
+    if "iter_num" in ckpt and all(k in config for k in ("batch_size", "block_size", "gradient_accumulation_steps")):
+        return int(ckpt["iter_num"]) * config["batch_size"] * config["block_size"] * config["gradient_accumulation_steps"]
+    return 0
+
+
+def check_split(path: Path, ckpt: dict, split: dict) -> None:
+    """A warm start must hold out the documents this dataset holds out, or it has trained on some of
+    the evaluation set. A checkpoint from elsewhere (nanoGPT) records no split and cannot be checked."""
+    if "split" not in ckpt:
+        print(f"train: warning: {path} records no train/val split (a checkpoint from another project?); "
+              "make sure it never trained on this dataset's held-out documents", file=sys.stderr)
+        return
+    if ckpt["split"] != split:
+        theirs, ours = ckpt["split"], split
+        raise ValueError(f"train.init_from: {path} was trained with tokenize.val_fraction "
+                         f"{theirs['val_fraction']} (split rule {theirs['rule']!r}) but this dataset has "
+                         f"tokenize.val_fraction {ours['val_fraction']} (split rule {ours['rule']!r}): it has "
+                         "trained on documents that are now held out. Set tokenize.val_fraction back to "
+                         f"{theirs['val_fraction']}, or start from checkpoints/{SCRATCH}")
+
+
+def load_init(path: Path, model_args: dict, split: dict) -> tuple[dict | None, str | None, int]:
+    """The starting weights named by train.init_from, the file's sha1 and the tokens its weights have
+    seen (None, None, 0 for scratch). Takes this project's checkpoints and nanoGPT's ckpt.pt."""
     if path.name == SCRATCH:
-        return None, None
+        return None, None, 0
     if not path.exists():
         raise FileNotFoundError(f"train.init_from: {path} not found; train the earlier version first, "
                                 f"copy its models/model.pt there (and `dvc add` it), or use checkpoints/{SCRATCH}")
@@ -223,7 +250,8 @@ def load_init(path: Path, model_args: dict) -> tuple[dict | None, str | None]:
     if GPTConfig(**ckpt["model_args"]).to_dict() != GPTConfig(**model_args).to_dict():
         raise ValueError(f"train.init_from: {path} was trained with model args {ckpt['model_args']} but "
                          f"params.yaml train.preset/model give {model_args}; set them to match the checkpoint")
-    return ckpt["model"], file_sha1(path)
+    check_split(path, ckpt, split)
+    return clean_state_dict(ckpt["model"]), file_sha1(path), tokens_seen(ckpt)
 
 
 def log_csv(rows: list[dict]) -> str:
@@ -255,23 +283,6 @@ def divergence(losses: dict[str, float | None], model: torch.nn.Module, world: i
         if flag.item() and not bad:
             bad.append("non-finite weights on another process")
     return " and ".join(bad) or None
-
-
-@torch.no_grad()
-def estimate_val_loss(model, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: str, amp,
-                      rank: int = 0, world: int = 1) -> float:
-    """Mean loss over the fixed windows x, y (n, T); each process scores every world-th batch."""
-    model.eval()
-    total = torch.zeros(2, dtype=torch.float64, device=device)  # (sum of window losses, windows)
-    for start in range(rank * batch_size, len(x), batch_size * world):
-        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
-        with amp:
-            _, loss = model(xb, yb)
-        total += torch.stack([loss.double() * len(xb), torch.tensor(len(xb), dtype=torch.float64, device=device)])
-    if world > 1:
-        torch.distributed.all_reduce(total)
-    model.train()
-    return (total[0] / total[1]).item()
 
 
 def to_device(a: np.ndarray, device: str) -> torch.Tensor:
@@ -321,8 +332,8 @@ def log_live(live, row: dict) -> None:
 
 # ------------------------------------------------------------------------------------------- training
 
-def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path, log_path: Path,
-          live_dir: Path, resume_dir: Path) -> dict:
+def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: Path, out: Path,
+          log_path: Path, live_dir: Path, resume_dir: Path) -> dict:
     """The whole run on this process; returns the summary stored in the checkpoint."""
     # ---- set-up: processes, device, data, model, optimizer, resume state
     t_start = time.time()
@@ -349,11 +360,11 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
         torch.distributed.all_gather_object(sizes, micro)
         micro, accum = min(sizes), accum * micro // min(sizes)
     windows = TrainWindows(train_files(manifest), T)
-    ev_tokens = eval_tokens(manifest, T, eval_window_count(p) * T)
-    ev_x, ev_y = (torch.from_numpy(a) for a in eval_windows(ev_tokens, T))
+    # the evaluation set, scored whole at every log row exactly as the evaluate stage scores it
+    ev_x, ev_y = (torch.from_numpy(a) for a in eval_windows(eval_tokens(manifest, T, eval_size), T))
 
     check_init_recipe(init_path, p["recipe"])
-    init_state, init_sha1 = load_init(init_path, model_args)
+    init_state, init_sha1, tokens_before = load_init(init_path, model_args, manifest["split"])
     torch.manual_seed(p["seed"])  # the same initial weights on every process
     model = GPT(config)
     if init_state is not None:
@@ -367,7 +378,7 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
     loss_steps = 0                             # steps in that sum
 
     state_path = resume_dir / "state.pt"
-    fingerprint = run_fingerprint(model_args, p, manifest, init_sha1, world)
+    fingerprint = run_fingerprint(model_args, {**p, "eval_tokens": eval_size}, manifest, init_sha1, world)
     state = load_resume(state_path, fingerprint, device, verbose=master)
     start_step, rows, last_good = 0, [], None  # last_good: step of the last resume state saved or loaded
     if state is not None:
@@ -405,12 +416,13 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
                 if device_type == "cuda":
                     torch.cuda.synchronize()
                 timed_s, t_timed = timed_s + time.time() - t_timed, None
-            val_loss = estimate_val_loss(model, ev_x, ev_y, micro, device, amp, rank, world)
+            val_loss, val_stderr = mean_and_stderr(window_losses(raw_model, ev_x, ev_y, micro, device, rank, world))
             train_loss = mean_over_processes(loss_sum, world).item() / loss_steps if loss_steps else None
             why = divergence({"train loss": train_loss, "val loss": val_loss}, raw_model, world, device)
             if why:
                 raise diverged(why, step, state_path, last_good, out)
             row = {"step": step, "tokens": step * step_tokens, "train_loss": train_loss, "val_loss": val_loss,
+                   "val_loss_stderr": val_stderr,
                    "lr": lr_at(step, total_iters, p["warmup_iters"], p["learning_rate"], p["min_lr"])}
             rows.append(row)
             if master:
@@ -479,8 +491,10 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
     # What the run did goes into the checkpoint; what it cost (time, speed, the card) does not: the same
     # inputs must give the same bytes. The cost goes to the closing line and logs/stages.jsonl.
     summary = {
-        "train_loss": rows[-1]["train_loss"], "val_loss_fixed_batches": rows[-1]["val_loss"],
-        "steps": total_iters, "tokens_per_step": step_tokens, "tokens_trained": total_iters * step_tokens,
+        "train_loss": rows[-1]["train_loss"], "val_loss": rows[-1]["val_loss"],
+        "val_loss_stderr": rows[-1]["val_loss_stderr"], "steps": total_iters, "tokens_per_step": step_tokens,
+        "tokens_trained": total_iters * step_tokens,
+        "tokens_trained_total": tokens_before + total_iters * step_tokens,
         "token_budget": p["token_budget"], "world_size": world, "micro_batch": micro, "grad_accum_per_process": accum,
         "weights_sha1_per_process": digests, "resumed_from_step": start_step, "device": device_type,
         "dtype": str(dtype).replace("torch.", ""),
@@ -493,7 +507,8 @@ def train(p: dict, model_args: dict, manifest: dict, init_path: Path, out: Path,
     if master:
         save_atomic({"model": final, "model_args": model_args, "config": p, "init_from": str(init_path),
                      "recipe": p["recipe"],  # a warm start from it must use the same recipe
-                     "init_sha1": init_sha1, "parts": manifest["parts"], "summary": summary}, out)
+                     "init_sha1": init_sha1, "parts": manifest["parts"], "split": manifest["split"],
+                     "train_tokens": manifest["totals"]["train_tokens"], "summary": summary}, out)
         write_text_atomic(log_path, log_csv(rows))
         live.end()
         state_path.unlink(missing_ok=True)
@@ -539,7 +554,7 @@ def main() -> None:
         sys.exit(f"error: {exc}")
     master = os.environ.get("RANK", "0") == "0"
     try:
-        s = train(p, model_args, manifest, args.init, args.out, args.train_log, args.live_dir, args.resume_dir)
+        s = train(p, model_args, manifest, params["data"]["eval_tokens"], args.init, args.out, args.train_log, args.live_dir, args.resume_dir)
     except DivergedError as exc:  # found by every process at the same step: rank 0 says why, then all stop
         if master:
             print(f"error: {exc}", file=sys.stderr, flush=True)
@@ -561,7 +576,7 @@ def main() -> None:
         mfu = f"{s['mfu']:.1%} MFU" if s["mfu"] is not None else "MFU n/a"
         print(f"train: {s['steps']:,} steps, {s['tokens_trained']:,} tokens on {s['world_size']} x {s['card']} "
               f"({s['dtype']}, micro-batch {s['micro_batch']} x {s['grad_accum_per_process']}), train loss "
-              f"{s['train_loss']:.3f}, val loss {s['val_loss_fixed_batches']:.3f}, {tps}, {mfu}, "
+              f"{s['train_loss']:.3f}, val loss {s['val_loss']:.3f} ± {s['val_loss_stderr']:.3f}, {tps}, {mfu}, "
               f"{s['wall_time_s']:.0f} s -> {args.out}")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from batches import eval_tokens, eval_windows, fingerprint, load_manifest
-from test_train import REPO, make_dataset, run, train_cmd, write_params
+from test_train import REPO, make_dataset, read_log, run, train_cmd, write_params
 
 EVAL_CMD = [str(REPO / "src" / "evaluate.py"), "--dataset", "data/dataset.json", "--model", "models/model.pt",
             "--train-log", "reports/train_log.csv", "--metrics", "reports/metrics.json",
@@ -27,12 +27,23 @@ def test_eval_set_is_the_same_for_one_part_and_three(tmp_path, monkeypatch):
         manifest = load_manifest("data/dataset.json")
         sets.append(eval_tokens(manifest, 32, 4096))
     assert len(sets[0]) == 4096 + 1
-    assert fingerprint(sets[0]) == fingerprint(sets[1])
+    assert fingerprint(sets[0], 32, "float32") == fingerprint(sets[1], 32, "float32")
     # ... and a different eval part gives a different set
     monkeypatch.chdir(large)
     manifest = load_manifest("data/dataset.json")
     other = eval_tokens({**manifest, "eval": manifest["val"][1:2]}, 32, 4096)
-    assert fingerprint(other) != fingerprint(sets[0])
+    assert fingerprint(other, 32, "float32") != fingerprint(sets[0], 32, "float32")
+
+
+def test_eval_set_sha1_covers_block_size_windows_and_dtype():
+    """The same tokens cut into other windows, fewer windows, or scored in another precision give
+    losses that do not compare: the sha1 says so."""
+    tokens = np.arange(4 * 64 + 1, dtype=np.uint16)
+    base = fingerprint(tokens, 32, "float32")
+    assert fingerprint(tokens, 64, "float32") != base  # same bytes, longer windows
+    assert fingerprint(tokens, 32, "bfloat16") != base
+    assert fingerprint(tokens[:3 * 32 + 1], 32, "float32") != base
+    assert fingerprint(tokens.copy(), 32, "float32") == base
 
 
 def test_eval_windows_are_consecutive_and_shifted():
@@ -55,7 +66,7 @@ def test_a_short_eval_set_uses_all_it_has(tmp_path, monkeypatch):
 
 def test_evaluate_writes_flat_metrics_a_curve_and_repeatable_samples(tmp_path):
     make_dataset(tmp_path, [1, 2])
-    write_params(tmp_path, evaluate={"max_tokens": 2048, "sample_tokens": 8})
+    write_params(tmp_path, evaluate={"sample_tokens": 8})
     assert run(train_cmd(), tmp_path).returncode == 0
     result = run(EVAL_CMD, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -70,7 +81,14 @@ def test_evaluate_writes_flat_metrics_a_curve_and_repeatable_samples(tmp_path):
     assert metrics["eval_tokens"] == manifest["totals"]["eval_tokens"]
     assert metrics["eval_tokens_scored"] == 2048 and "wall_time_s" not in metrics  # no timing in a cached output
     assert metrics["tokens_trained"] == metrics["token_budget"] == 3072
-    assert len(metrics["eval_set_sha1"]) == 40
+    assert metrics["tokens_trained_total"] == 3072 and metrics["init_from"] == "scratch"
+    assert metrics["epochs"] == pytest.approx(3072 / metrics["train_tokens"], abs=1e-4)
+    assert len(metrics["eval_set_sha1"]) == 40 and metrics["eval_dtype"] == "float32"
+    # one val loss: the training curve's last point is the metric, error bar included
+    last = read_log(tmp_path)[-1]
+    assert float(last["val_loss"]) == pytest.approx(metrics["val_loss"], abs=1e-5)
+    assert float(last["val_loss_stderr"]) == pytest.approx(metrics["val_loss_stderr"], abs=1e-5)
+    assert 0 < metrics["val_loss_stderr"] < 0.5
     assert (tmp_path / "reports" / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
 
     samples = (tmp_path / "reports" / "samples.txt").read_text()
@@ -86,3 +104,14 @@ def test_bad_evaluate_params_name_the_key(tmp_path):
     (tmp_path / "models" / "model.pt").write_bytes(b"")
     result = run(EVAL_CMD, tmp_path)
     assert result.returncode != 0 and "evaluate.prompts" in result.stderr
+
+
+def test_stderr_is_the_spread_of_window_losses_over_sqrt_n():
+    import torch
+
+    from model import mean_and_stderr
+
+    losses = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    mean, stderr = mean_and_stderr(losses)
+    assert mean == 2.5 and stderr == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
+    assert mean_and_stderr(torch.tensor([3.0], dtype=torch.float64)) == (3.0, 0.0)

@@ -96,7 +96,8 @@ def make_root(path: Path, mirror: str = str(SAMPLE_MIRROR), **changes) -> Path:
     params["dump"].update(mirror=mirror, format="single")  # the faults below name part 1's single-stream file
     params["resources"].update(processes=1, download_timeout_s=5, download_retries=2)
     params["train"].update(FAST_TRAIN)
-    params["evaluate"].update(max_tokens=2048, sample_tokens=8)
+    params["data"].update(eval_tokens=2048)
+    params["evaluate"].update(sample_tokens=8)
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (path / "checkpoints").mkdir(exist_ok=True)
     (path / "checkpoints" / "scratch").write_text("placeholder\n")
@@ -549,7 +550,7 @@ BAD_PARAMS = [
     ("train__model", {"dropout": "0.1"}, r"`train.model.dropout` must be a number in \[0, 1\)"),
     ("train__model", {"n_layers": 2}, r"`train.model.n_layers` is not a key; did you mean `n_layer`\?"),
     ("train__warmup_iter", 10, r"`train.warmup_iter` is not a key; did you mean `warmup_iters`\?"),
-    ("evaluate__max_tokens", 0, "`evaluate.max_tokens` must be an integer >= 1"),
+    ("data__eval_tokens", 0, "`data.eval_tokens` must be an integer >= 1"),
     ("evaluate__temperature", 0, "`evaluate.temperature` must be a number > 0"),
     ("evaluate__prompts", [], "`evaluate.prompts` must be a non-empty list"),
 ]

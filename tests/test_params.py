@@ -38,8 +38,8 @@ def test_an_extra_misspelt_key_is_refused_with_the_closest_valid_one():
 
 def test_a_misspelt_key_in_place_of_a_real_one_is_named_as_itself_not_as_the_real_one_missing():
     def rename(p):
-        p["evaluate"]["max_token"] = p["evaluate"].pop("max_tokens")
-    assert check(rename) == "params.yaml: `evaluate.max_token` is not a key; did you mean `max_tokens`?"
+        p["data"]["eval_token"] = p["data"].pop("eval_tokens")
+    assert check(rename) == "params.yaml: `data.eval_token` is not a key; did you mean `eval_tokens`?"
 
 
 def test_a_key_with_no_close_match_lists_the_section_keys():

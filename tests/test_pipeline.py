@@ -58,6 +58,14 @@ def test_growing_runs_only_the_new_parts(project):
     tokens = diff["reports/metrics.json"]["dataset_tokens"]
     assert tokens["old"] == v1["dataset_tokens"] and tokens["new"] == v3["dataset_tokens"]
     assert "eval_set_sha1" not in diff["reports/metrics.json"]  # unchanged values are not listed
+    # the metrics contract, and the error bar beside the loss in the diff
+    for key in ("train_tokens", "tokens_trained", "tokens_trained_total", "epochs", "init_from", "eval_dtype"):
+        assert key in v3, key
+    assert v3["init_from"] == "scratch" and v3["tokens_trained_total"] == v3["tokens_trained"]
+    assert v3["epochs"] == pytest.approx(v3["tokens_trained"] / v3["train_tokens"], abs=1e-4)
+    assert 0 < v3["val_loss_stderr"] < 0.5 and "val_loss_stderr" in diff["reports/metrics.json"]
+    curve = run(["tail", "-1", "reports/train_log.csv"], project).stdout.strip().split(",")
+    assert float(curve[4]) == pytest.approx(v3["val_loss"], abs=1e-5)  # the curve's last point is the metric
 
 
 def test_up_to_date_after_growing(project):

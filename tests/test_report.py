@@ -14,6 +14,7 @@ import shutil
 import sys
 
 import matplotlib.image
+import numpy as np
 import pytest
 from workflow import REPO, dvc, run, set_params
 
@@ -24,8 +25,9 @@ import json, yaml
 parts = yaml.safe_load(open("params.yaml"))["data"]["parts"]
 tokens = 10_000 * len(parts)
 loss = 6.0 / len(parts) ** 0.5
-json.dump({"val_loss": loss, "perplexity": 2.718281828 ** loss, "dataset_tokens": tokens,
-           "dataset_documents": 10 * len(parts), "tokens_trained": 4096, "eval_set_sha1": "e" * 40},
+json.dump({"val_loss": loss, "val_loss_stderr": 0.01, "perplexity": 2.718281828 ** loss,
+           "train_tokens": tokens, "dataset_documents": 10 * len(parts), "tokens_trained": 4096,
+           "tokens_trained_total": 4096, "token_budget": 4096, "init_from": "scratch", "eval_set_sha1": "e" * 40},
           open("reports/metrics.json", "w"))
 with open("reports/train_log.csv", "w") as log:
     log.write("step,tokens,lr,train_loss,val_loss\\n")
@@ -98,12 +100,16 @@ def test_report_tables_tags_and_experiments(versions_repo, tmp_path):
     rows = table_rows((tmp_path / "versions.md").read_text())
     assert [(row[0], row[1], row[3]) for row in rows] == [
         ("data-v1", "tag", "1"), ("data-v2", "tag", "1, 2, 3"), ("five", "exp", "1, 2, 3, 4, 5")]
-    tokens = [int(row[5].replace(",", "")) for row in rows]
-    losses = [float(row[7]) for row in rows]
+    tokens = [int(row[4].replace(",", "")) for row in rows]
+    losses = [float(row[7].split(" ± ")[0]) for row in rows]
     assert tokens == [10_000, 30_000, 50_000]
     assert losses == pytest.approx([expected_loss(n) for n in (1, 3, 5)], abs=1e-4)
     assert all(row[9] == "eeeeeeee" for row in rows)  # one evaluation set, nothing flagged
     assert "skipped old (" in output and "report: 3 versions (1 skipped)" in output
+    # 6/sqrt(n) falls by far more than the 0.01 errors: every step is real
+    assert [row[8].split(": ")[-1] for row in rows] == ["", "real (vs data-v1)", "real (vs data-v2)"]
+    # three cold starts at equal compute: a fit, and the next parts of the stub's params (none): no forecast
+    assert "Fit over 3 cold starts at 4,096 tokens trained: L(D) = " in output
 
 
 def test_report_draws_both_plots(versions_repo, tmp_path):
@@ -129,7 +135,7 @@ def test_report_reads_each_versions_own_log_from_the_cache(versions_repo):
             assert math.isnan(version.log["val_loss"][1])  # no evaluation at step 1
     finally:
         dvc("checkout", cwd=versions_repo)
-    assert json.loads((versions_repo / "reports" / "metrics.json").read_text())["dataset_tokens"] == 30_000
+    assert json.loads((versions_repo / "reports" / "metrics.json").read_text())["train_tokens"] == 30_000
 
 
 def test_report_without_versions_says_what_to_do(versions_repo, tmp_path):
@@ -139,19 +145,83 @@ def test_report_without_versions_says_what_to_do(versions_repo, tmp_path):
     assert result.returncode != 0 and "tag a version" in result.stderr
 
 
-def test_table_flags_other_eval_sets_and_budgets():
-    def version(name, tokens, sha1, trained):
-        return report.Version(sha=name * 7, labels=[name], kind="tag", parts=[1], metrics={
-            "val_loss": 4.0, "perplexity": 54.6, "dataset_tokens": tokens, "dataset_documents": 3,
-            "tokens_trained": trained, "eval_set_sha1": sha1})
+def version(name, tokens, loss, stderr=0.02, sha1="1" * 40, budget=100, init="scratch"):
+    return report.Version(sha=name * 7, labels=[name], kind="tag", parts=[1], metrics={
+        "val_loss": loss, "val_loss_stderr": stderr, "perplexity": math.exp(loss), "train_tokens": tokens,
+        "dataset_documents": 3, "tokens_trained": budget, "tokens_trained_total": budget * (1 if init == "scratch" else 2),
+        "token_budget": budget, "init_from": init, "eval_set_sha1": sha1})
 
-    table = report.markdown_table([version("a", 10, "1" * 40, 100), version("b", 20, "1" * 40, 100),
-                                   version("c", 30, "2" * 40, 200)])
+
+def test_table_flags_other_eval_sets_and_budgets():
+    table = report.markdown_table([version("a", 10, 4.0), version("b", 20, 4.0),
+                                   version("c", 30, 4.0, sha1="2" * 40, budget=200)])
     rows = table_rows(table)
     assert [row[9] for row in rows] == ["11111111", "11111111", "22222222 (differs!)"]
     assert "not comparable" in table and "different token budgets" in table
 
 
+def test_differences_are_marked_real_or_within_noise():
+    """The issue's case: v3 -> v10 gains 0.06 with 0.09 of noise: within noise; 0.2 with 0.02: real."""
+    assert report.verdict(version("a", 1, 7.80, 0.06).metrics,
+                          version("b", 2, 7.74, 0.06).metrics).endswith("within noise")
+    assert report.verdict(version("a", 1, 7.80).metrics, version("b", 2, 7.60).metrics) == "-0.200 ± 0.028: real"
+    assert report.verdict(version("a", 1, 7.8).metrics, version("b", 2, 7.6, sha1="2" * 40).metrics).startswith(
+        "not comparable")
+
+
+def test_warm_starts_are_their_own_series_off_the_scaling_curve():
+    cold = [version("v1", 100, 7.9), version("v3", 300, 7.7), version("v10", 1000, 7.6)]
+    warm = version("v10-warm", 1000, 7.2, init="ab" * 20)
+    other = version("v3-long", 300, 7.0, budget=400)
+    ordered = report.order([warm, *cold, other])
+    assert [v.name for v in report.scaling_series(ordered)] == ["v1", "v3", "v10"]
+    rows = table_rows(report.markdown_table(ordered))
+    assert [row[5] for row in rows][-1] == "warm abababab" and rows[-1][6] == "100 (200)"
+    assert "(vs v10)" in rows[-1][8]  # a warm start is compared with the cold start of the same data
+
+
+def test_the_fit_recovers_a_power_law_and_widens_away_from_the_data():
+    import scaling
+
+    d = np.array([1e4, 3e4, 1e5, 3e5])
+    loss = 3.0 + 40.0 * d ** -0.3
+    law = scaling.fit(d, loss, np.full(4, 0.005))
+    assert float(law.predict(1e6)) == pytest.approx(3.0 + 40.0 * 1e6 ** -0.3, abs=0.05)
+    low, high = law.interval(1e6)
+    assert low <= float(law.predict(1e6)) <= high
+    near, far = law.interval(1e5), law.interval(1e8)
+    assert far[1] - far[0] > near[1] - near[0]
+    assert scaling.fit(d[:2], loss[:2], np.full(2, 0.005)) is None  # two versions: no fit
+
+
 def test_parse_log_rejects_other_columns():
     with pytest.raises(ValueError, match="step, tokens, lr, train_loss, val_loss"):
         report.parse_log("step,loss\n1,2.0\n")
+
+
+def test_the_answer_prices_the_next_parts_from_the_mirror_and_this_machines_runs(tmp_path):
+    """Sizes from the sample mirror's dumpstatus.json; time only where logs/stages.jsonl has runs."""
+    import yaml
+
+    import scaling
+
+    params = yaml.safe_load((REPO / "tests" / "params.yaml").read_text())
+    params["dump"]["mirror"] = str(REPO / "data" / "mirror")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    series = []
+    for n, loss in ((1, 8.0), (2, 7.8), (3, 7.7)):
+        v = version(f"data-v{n}", 40_000 * n, loss, stderr=0.01)
+        v.parts = list(range(1, n + 1))
+        series.append(v)
+    law, text = scaling.answer(series, tmp_path)
+    assert law is not None and "| +4 | 157,552 |" in text and "| +4-10 |" in text  # 0.2 MB more: part 4
+    assert "not measured here" in text and "Answer: jump." in text
+
+    (tmp_path / "logs").mkdir()
+    rows = [{"stage": f"{stage}@{part}", "seconds": 60.0} for part in (1, 2, 3)
+            for stage in ("download", "extract", "tokenize")] + [{"stage": "train", "seconds": 120.0}]
+    (tmp_path / "logs" / "stages.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    _, text = scaling.answer(series, tmp_path)
+    line = next(row for row in text.splitlines() if row.startswith("| +4 |"))
+    assert line.endswith(" min |") and "not measured here |" in line  # time measured, disk not (no data/)
+    assert "(~2.0 min each here)" in text

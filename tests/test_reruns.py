@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 from workflow import REPO, commit, dvc, make_clone, run, set_params
 
 from params import KEYS
@@ -29,6 +28,7 @@ EDITS = {
     "dump.format": ("dump", "format", "single"),
     "data.parts": ("data", "parts", [*PARTS, ADDED]),
     "data.eval_parts": ("data", "eval_parts", [1, 2]),
+    "data.eval_tokens": ("data", "eval_tokens", 4096),
     "extract": ("extract", "min_chars", 150),
     "tokenize": ("tokenize", "val_fraction", 0.25),
     "train": ("train", "seed", 7),

@@ -241,9 +241,9 @@ def test_queued_experiments_are_shared_and_reported(team, bob, tmp_path):
     rows = {exp["name"]: exp["data"] for baseline in json.loads(dvc("exp", "show", "--json", cwd=alice))
             for group in baseline.get("experiments") or [] for exp in group["revs"]}
     assert set(rows) == {"parts-1", "parts-1-3"}
-    tokens = {name: data["metrics"]["reports/metrics.json"]["data"]["dataset_tokens"]
+    tokens = {name: data["metrics"]["reports/metrics.json"]["data"]["train_tokens"]
               for name, data in rows.items()}
-    assert tokens["parts-1-3"] > metrics(alice)["dataset_tokens"] > tokens["parts-1"]
+    assert tokens["parts-1-3"] > metrics(alice)["train_tokens"] > tokens["parts-1"]
     # the queued [1] restored data-v1's training from the run-cache instead of training again
     assert "Stage 'train' is cached - skipping run" in dvc("queue", "logs", "parts-1", cwd=alice)
     # the queued [1, 2, 3] processed part 3 only: parts 1 and 2 came from the cache
@@ -259,7 +259,7 @@ def test_queued_experiments_are_shared_and_reported(team, bob, tmp_path):
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]
             if line.startswith("| ")]
     assert [row[0] for row in rows] == ["data-v1", "parts-1", "data-v2", "parts-1-3"], result.stdout
-    assert [int(row[5].replace(",", "")) for row in rows][-1] == tokens["parts-1-3"]
+    assert [int(row[4].replace(",", "")) for row in rows][-1] == tokens["parts-1-3"]
     assert rows[0][7] == rows[1][7]  # the same data and training give the same val loss
     assert "differs" not in table  # every version scored on the same evaluation set
 
@@ -271,5 +271,5 @@ def test_report_reads_versions_this_machine_never_pulled(team, tmp_path):
                   "--log", "reports/train_log.csv", "--out", str(tmp_path), "--tags", "data-v*",
                   "--no-exps"], repo)
     assert "report: 2 versions (0 skipped)" in result.stdout
-    assert f"{metrics(team.alice)['dataset_tokens']:,}" in (tmp_path / "versions.md").read_text()
+    assert f"{metrics(team.alice)['train_tokens']:,}" in (tmp_path / "versions.md").read_text()
     assert not (repo / "models").exists()  # nothing was checked out

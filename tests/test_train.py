@@ -32,7 +32,7 @@ EOT = 50256
 FAST_TRAIN = {
     "preset": "tiny", "model": {"n_layer": 2, "n_embd": 64, "n_head": 2, "block_size": 32},
     "token_budget": 8 * 32 * 12, "batch_size": 4, "grad_accum": 2, "warmup_iters": 2,
-    "eval_interval": 4, "eval_iters": 2, "checkpoint_interval": 4, "device": "cpu", "compile": False,
+    "eval_interval": 4, "checkpoint_interval": 4, "device": "cpu", "compile": False,
 }
 
 
@@ -76,7 +76,8 @@ def make_dataset(root: Path, parts: list[int], eval_parts: list[int] = (1,)) -> 
     """A dataset version under root, shaped like the dataset stage's data/dataset.json."""
     metas = {part: write_part(root, part) for part in parts}
     entry = lambda part, split: {"part": part, "path": f"data/tokens/{part}/{split}.bin", **metas[part][split]}
-    manifest = {"parts": list(parts), "encoding": "gpt2", "dtype": "uint16", "eot": EOT,
+    manifest = {"parts": list(parts), "split": {"val_fraction": 0.2, "rule": "every 5th document"},
+                "encoding": "gpt2", "dtype": "uint16", "eot": EOT,
                 "train": [entry(p, "train") for p in parts], "val": [entry(p, "val") for p in parts],
                 "eval": [entry(p, "val") for p in eval_parts]}
     total = lambda split: sum(e["tokens"] for e in manifest[split])
@@ -90,9 +91,12 @@ def make_dataset(root: Path, parts: list[int], eval_parts: list[int] = (1,)) -> 
     return path
 
 
-def write_params(root: Path, train: dict | None = None, evaluate: dict | None = None) -> dict:
-    """The tests' params.yaml with the given train/evaluate keys replaced, written to root."""
+def write_params(root: Path, train: dict | None = None, evaluate: dict | None = None,
+                 data: dict | None = None) -> dict:
+    """The tests' params.yaml with the given train/evaluate/data keys replaced, written to root; a
+    small evaluation set (2,048 tokens) unless `data` says otherwise."""
     params = yaml.safe_load(TEST_PARAMS.read_text())
+    params["data"].update({"eval_tokens": 2048, **(data or {})})
     params["train"].update(FAST_TRAIN if train is None else train)
     params["evaluate"].update(evaluate or {})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -243,6 +247,7 @@ def dvc_project(root: Path, train: dict | None = None) -> Path:
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     dvc(root, "init", "-q")
     make_dataset(root, [1])
+    (root / "data" / "checked").write_text("params.yaml and the mirror were checked\n")  # the check stage's output
     write_params(root, train)
     # the check stage's output, as `dvc repro` leaves it (this project has no mirror to check against)
     (root / "data" / "checked").write_text(PASSED)
@@ -436,15 +441,18 @@ def test_ddp_from_dvc_repro_matches_one_process_and_resumes_after_one_rank_is_ki
 NAN_ON_RANK_1 = '''
 import os
 if os.environ.get("RANK") == "1":  # a training process of rank 1 only
+    import torch
     import torch.nn.functional as F
 
     real, calls = F.cross_entropy, []
 
     def cross_entropy(*args, **kwargs):
-        """From the 8th call on, the loss value is NaN (its gradient stays finite)."""
-        calls.append(1)
+        """From the 8th training call on (scoring the evaluation set runs without gradients and is
+        not counted), the loss value is NaN (its gradient stays finite)."""
+        if torch.is_grad_enabled():
+            calls.append(1)
         loss = real(*args, **kwargs)
-        return loss + float("nan") if len(calls) >= 8 else loss
+        return loss + float("nan") if len(calls) >= 8 and torch.is_grad_enabled() else loss
 
     F.cross_entropy = cross_entropy
 '''
@@ -561,7 +569,7 @@ def test_dvc_exp_run_shows_dvclive_metrics_and_plots(tmp_path):
     (exp,) = [e for e in exps if e.get("name") == "lr-1e-3"]
     data = exp["revs"][0]["data"]
     live = data["metrics"]["reports/train/metrics.json"]["data"]
-    assert live["step"] == 12 and live["val_loss"] < 10.8 and set(live) == {"step", "tokens", "lr", "train_loss", "val_loss"}
+    assert live["step"] == 12 and live["val_loss"] < 10.8 and set(live) == {"step", "tokens", "lr", "train_loss", "val_loss", "val_loss_stderr"}
     assert data["params"]["params.yaml"]["data"]["train"]["learning_rate"] == 0.001
     assert data["params"]["reports/train/params.yaml"]["data"]["world_size"] == 1  # what the run derived
     # the curves, from DVCLive's files, as `dvc plots show` draws them
@@ -569,6 +577,104 @@ def test_dvc_exp_run_shows_dvclive_metrics_and_plots(tmp_path):
     points = loss["content"]["data"]["values"]
     assert [p["step"] for p in points if "val_loss" in p] == ["0", "4", "8", "12"]
     assert [p["step"] for p in points if "train_loss" in p] == ["4", "8", "12"]  # no train loss before a step
+
+
+def test_a_warm_start_counts_the_chain_and_refuses_another_split(repo):
+    assert run(train_cmd(), repo).returncode == 0
+    (repo / "checkpoints" / "v1.pt").write_bytes((repo / "models" / "model.pt").read_bytes())
+    v1 = torch.load(repo / "checkpoints" / "v1.pt", weights_only=True)
+    assert v1["split"] == {"val_fraction": 0.2, "rule": "every 5th document"} and v1["parts"] == [1]
+    write_params(repo, {**FAST_TRAIN, "init_from": "checkpoints/v1.pt"})
+    assert run(train_cmd("checkpoints/v1.pt"), repo).returncode == 0
+    s = weights(repo)["summary"]
+    assert (s["tokens_trained"], s["tokens_trained_total"]) == (3072, 2 * 3072)
+
+    # the same checkpoint under another split would train on documents that are now held out
+    manifest = json.loads((repo / "data" / "dataset.json").read_text())
+    manifest["split"]["val_fraction"] = 0.3
+    (repo / "data" / "dataset.json").write_text(json.dumps(manifest))
+    before = (repo / "models" / "model.pt").read_bytes()
+    result = run(train_cmd("checkpoints/v1.pt"), repo)
+    assert result.returncode != 0
+    assert "tokenize.val_fraction 0.2" in result.stderr and "tokenize.val_fraction 0.3" in result.stderr
+    assert (repo / "models" / "model.pt").read_bytes() == before
+
+
+NANOGPT = REPO.parent / "shared" / "baselines"
+
+
+def nanogpt_dir(tmp: Path) -> Path:
+    """nanoGPT's own model.py and sample.py (imported at run time, never part of the project), with a
+    configurator.py taking --key=value as nanoGPT's does, and tiktoken's cache filled from src/gpt2."""
+    import hashlib
+    import shutil
+
+    if not (NANOGPT / "nanogpt_model.py").exists():
+        pytest.skip(f"nanoGPT's files are not in {NANOGPT}")
+    where = tmp / "nanogpt"
+    where.mkdir()
+    shutil.copy(NANOGPT / "nanogpt_model.py", where / "model.py")
+    shutil.copy(NANOGPT / "nanogpt_sample.py", where / "sample.py")
+    (where / "configurator.py").write_text(
+        "import sys\nfrom ast import literal_eval\nfor arg in sys.argv[1:]:\n"
+        "    key, value = arg[2:].split('=', 1)\n"
+        "    try:\n        globals()[key] = literal_eval(value)\n"
+        "    except (ValueError, SyntaxError):\n        globals()[key] = value\n")
+    cache = where / "tiktoken"
+    cache.mkdir()
+    base = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
+    for name in ("vocab.bpe", "encoder.json"):
+        shutil.copy(REPO / "src" / "gpt2" / name, cache / hashlib.sha1((base + name).encode()).hexdigest())
+    return where
+
+
+def test_a_nanogpt_checkpoint_is_a_warm_start_and_our_model_samples_in_nanogpt(repo, tmp_path, monkeypatch):
+    import importlib.util
+
+    where = nanogpt_dir(tmp_path)
+    spec = importlib.util.spec_from_file_location("nanogpt_model", where / "model.py")  # not src/model.py
+    nanogpt_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nanogpt_model)
+
+    # a nanoGPT ckpt.pt as its train.py writes it: compiled keys, optimizer state, iter_num, config
+    args = {**yaml.safe_load(TEST_PARAMS.read_text())["train"]["presets"]["tiny"], **FAST_TRAIN["model"]}
+    torch.manual_seed(0)
+    theirs = nanogpt_model.GPT(nanogpt_model.GPTConfig(**args))
+    optimizer = theirs.configure_optimizers(0.1, 1e-3, (0.9, 0.99), "cpu")
+    x = torch.randint(0, 50257, (2, 32))
+    theirs(x, x)[1].backward()
+    optimizer.step()
+    ckpt = {"model": {f"_orig_mod.{k}": v for k, v in theirs.state_dict().items()},
+            "optimizer": optimizer.state_dict(), "model_args": dict(reversed(list(args.items()))),
+            "iter_num": 5, "best_val_loss": torch.tensor(9.5),
+            "config": {"batch_size": 4, "block_size": 32, "gradient_accumulation_steps": 2, "dataset": "wiki"}}
+    (repo / "checkpoints" / "ckpt.pt").parent.mkdir(exist_ok=True)
+    torch.save(ckpt, repo / "checkpoints" / "ckpt.pt")
+    write_params(repo, {**FAST_TRAIN, "init_from": "checkpoints/ckpt.pt"})
+    result = run(train_cmd("checkpoints/ckpt.pt"), repo)
+    assert result.returncode == 0, result.stderr
+    assert "records no train/val split" in result.stderr
+    # the first row scores nanoGPT's weights: the loss nanoGPT's own model gives on the same windows
+    from batches import eval_tokens, eval_windows, load_manifest
+
+    monkeypatch.chdir(repo)
+    ex, ey = (torch.from_numpy(a) for a in eval_windows(eval_tokens(load_manifest("data/dataset.json"), 32, 2048), 32))
+    theirs.eval()
+    with torch.no_grad():
+        expected = theirs(ex, ey)[1].item()
+    assert float(read_log(repo)[0]["val_loss"]) == pytest.approx(expected, abs=1e-4)
+    assert weights(repo)["summary"]["tokens_trained_total"] == 5 * 4 * 32 * 2 + 3072
+
+    # and the project's checkpoint, as out_dir/ckpt.pt, samples in nanoGPT's own sample.py
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "ckpt.pt").write_bytes((repo / "models" / "model.pt").read_bytes())
+    env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(where / "tiktoken"), "OMP_NUM_THREADS": "1"}
+    sampled = subprocess.run([sys.executable, "sample.py", f"--out_dir={out_dir}", "--device=cpu", "--num_samples=1",
+                              "--max_new_tokens=5", "--start=Alabama is", "--dtype=float32"],
+                             cwd=where, env=env, capture_output=True, text=True, timeout=300)
+    assert sampled.returncode == 0, sampled.stderr
+    assert "Alabama is" in sampled.stdout
 
 
 def test_progress_in_a_log_file_is_plain_lines(repo, monkeypatch, capsys):
@@ -583,7 +689,8 @@ def test_progress_in_a_log_file_is_plain_lines(repo, monkeypatch, capsys):
     p = params["train"]
     model_args = recipe_model_args(p["presets"][p["preset"]], p["recipes"][p["recipe"]], p["model"])
     train.train(p, model_args, json.loads((repo / "data" / "dataset.json").read_text()),
-                Path("checkpoints/scratch"), Path("models/model.pt"), Path("reports/train_log.csv"),
+                params["data"]["eval_tokens"], Path("checkpoints/scratch"), Path("models/model.pt"),
+                Path("reports/train_log.csv"),
                 Path("reports/train"), Path(".resume/train"))
     err = capsys.readouterr().err
     progress = [line for line in err.splitlines() if line.startswith("train: step ")]

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_PARAMS = REPO / "tests" / "params.yaml"  # the tests' own: never the project's params.yaml
 PER_PART = ("download", "extract", "tokenize")
 # Small training for the tests: the wiring is under test here, not the model.
-QUICK_TRAIN = {"token_budget": 2048, "batch_size": 4, "grad_accum": 1, "eval_interval": 8, "eval_iters": 2,
+QUICK_TRAIN = {"token_budget": 2048, "batch_size": 4, "grad_accum": 1, "eval_interval": 8,
                "warmup_iters": 2, "checkpoint_interval": 8}
 QUICK_MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32}
 
