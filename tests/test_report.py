@@ -16,7 +16,7 @@ import sys
 import matplotlib.image
 import numpy as np
 import pytest
-from workflow import REPO, dvc, run, set_params
+from workflow import DVC_CONFIG, REPO, dvc, run, set_params
 
 import report
 
@@ -62,7 +62,7 @@ def versions_repo(tmp_path_factory):
     run(["git", "commit", "-qm", "no pipeline yet"], repo)
     run(["git", "tag", "old"], repo)  # a tag without metrics: reported as skipped
     dvc("init", "-q", cwd=repo)
-    shutil.copy(REPO / ".dvc" / "config", repo / ".dvc" / "config")  # the project's cache settings
+    (repo / ".dvc" / "config").write_text(DVC_CONFIG)  # the project's cache settings, never a user's remote
     (repo / "stub_stage.py").write_text(STUB_STAGE)
     (repo / "dvc.yaml").write_text(DVC_YAML)
     (repo / "params.yaml").write_text("data:\n  parts: [1]\n")
