@@ -185,7 +185,7 @@ def test_kill_9_then_rerun_resumes_from_the_saved_step_with_the_same_batches(tmp
 
 
 def test_the_modern_recipe_trains_records_its_recipe_and_evaluates(repo):
-    write_params(repo, {**FAST_TRAIN, "recipe": "modern"}, {"max_tokens": 2048, "batch_size": 4, "sample_tokens": 8})
+    write_params(repo, {**FAST_TRAIN, "recipe": "modern"}, {"batch_size": 4, "sample_tokens": 8})
     result = run(train_cmd(), repo)
     assert result.returncode == 0, result.stderr
     ckpt = torch.load(repo / "models" / "model.pt", weights_only=True)
