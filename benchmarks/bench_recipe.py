@@ -53,6 +53,15 @@ PIECES = ("rope", "qk_norm", "relu2", "zero_init_proj", "tie_embeddings", "logit
 
 # ------------------------------------------------------------------------------------------ the data
 
+
+def backward_and_step(model, loss, optimizers, grad_clip: float) -> None:
+    """One optimizer step of every optimizer of the recipe, gradients clipped first."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    for opt in optimizers:
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
 def build_dataset(work: Path) -> Path:
     """Tokenize the sample mirror's ten parts with the project's stages; returns dataset.json's path."""
     from workflow import dvc, make_clone, set_params
@@ -119,11 +128,7 @@ def train_run(model_args: dict, settings: dict, windows: TrainWindows, ev: tuple
         x, y = (torch.from_numpy(b).to(a.device) for b in windows.batch(rng, a.batch_size))
         with autocast:
             _, loss = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
-        for opt in optimizers:
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+        backward_and_step(model, loss, optimizers, a.grad_clip)
         loss = loss.item()  # waits for the device: the step is done when the clock stops
         seconds += time.perf_counter() - t0
         if not math.isfinite(loss):
@@ -210,11 +215,7 @@ def step_costs(a: argparse.Namespace, size: dict, params: dict, windows: TrainWi
         for name, (model, optimizers) in setups.items():
             t0 = time.perf_counter()
             _, loss = model(x, y)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
-            for opt in optimizers:
-                opt.step()
-                opt.zero_grad(set_to_none=True)
+            backward_and_step(model, loss, optimizers, a.grad_clip)
             if r:  # round 0 warms up (allocations, first-touch of optimizer state)
                 times[name].append(time.perf_counter() - t0)
     base = {k: float(np.median(times[k])) for k in ("gpt2", "modern")}
