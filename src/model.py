@@ -16,7 +16,7 @@ rotary position embeddings (`rope`), RMS-normalised queries and keys (`qk_norm`)
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 
 import torch
 from torch import nn
@@ -52,6 +52,13 @@ class GPTConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def saved_args(self) -> dict:
+        """The fields a checkpoint stores as `model_args`: GPT-2's seven, plus only the recipe switches
+        that differ from their defaults. A gpt2-recipe checkpoint then carries exactly nanoGPT's
+        `model_args` and samples in nanoGPT's own sample.py; a modern one names what it switched on."""
+        defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
+        return {k: v for k, v in asdict(self).items() if k not in defaults or v != defaults[k]}
 
 
 def rotary_tables(seq_len: int, head_size: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:

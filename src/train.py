@@ -505,7 +505,7 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
             "mfu": raw_model.flops_per_token() * tokens_per_s / (peak * world) if peak and tokens_per_s else None,
             "card": torch.cuda.get_device_name() if device_type == "cuda" else device_type}
     if master:
-        save_atomic({"model": final, "model_args": model_args, "config": p, "init_from": str(init_path),
+        save_atomic({"model": final, "model_args": config.saved_args(), "config": p, "init_from": str(init_path),
                      "recipe": p["recipe"],  # a warm start from it must use the same recipe
                      "init_sha1": init_sha1, "parts": manifest["parts"], "split": manifest["split"],
                      "train_tokens": manifest["totals"]["train_tokens"], "summary": summary}, out)
