@@ -1,0 +1,263 @@
+"""Text quality of src/wikitext.py against wikiextractor 3.1.0 (`--no-templates`), on the sample and on
+pages the cleaner was not tuned on.
+
+Usage (from the repository root; about a minute; needs PyPI for wikiextractor):
+    python benchmarks/bench_quality.py [--source data/mirror/enwiki/20251101]
+                                       [--untuned benchmarks/data/untuned_pages.jsonl.bz2]
+
+Two corpora: "sample", every article of the sample mirror's single-stream parts (the pages the cleaner
+was tuned on), read by the stage's own reader; and "untuned", the real English Wikipedia pages of
+benchmarks/data/ (see its README). Each page goes through `wikitext.clean_page(text, (2025, 11, 1))`
+and, wrapped into a MediaWiki XML dump with the sample's <siteinfo> (so namespaces are right), through
+wikiextractor installed into a temporary venv. Disambiguation pages are left out, as the stage drops
+them. Prints one table per corpus, for ours and for wikiextractor:
+  - junk per MB of output (bench_extract's JUNK: markup left over);
+  - words kept: wikiextractor's words (bench_extract's `normalized`, counted with multiplicity per
+    page) found in ours, summed over pages (goal: >= 99%);
+  - holes per MB: places where removed markup left a visible gap in the prose (HOLES below; goal:
+    ours <= a fifth of wikiextractor's);
+  - wikiextractor's sentences (>= 40 chars) found in ours (bench_extract's `sentence_coverage`).
+then the goals with pass/fail, and our most frequent junk and holes with 40 characters of context,
+the pages that miss the most of wikiextractor's words and those words. Here (19 s):
+                        junk/MB ours (wx)   holes/MB ours (wx)   words kept   sentences found
+    sample, 98 pages        8.5 (88.8)         4.6 (104.8)          99.94%          97.0%
+    untuned, 58 pages      15.0 (55.7)         3.7 (37.8)           99.92%          98.2%
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from bench_extract import JUNK, junk_per_mb, normalized, read_wikiextractor, sentence_coverage
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+import extract  # noqa: E402  (src/ is not a package)
+import wikitext  # noqa: E402
+from make_sample_mirror import read_pages  # noqa: E402
+
+TODAY = (2025, 11, 1)  # the sample mirror's dump date: age templates count to it
+WORDS_KEPT_GOAL = 0.99
+HOLES_RATIO_GOAL = 0.2
+CONTEXT = 40
+# A hole is a place where removed markup (mostly a template) left a visible gap in the prose. Each
+# pattern is one that a reader would call broken text wherever it stands in an encyclopedia article;
+# whitespace alone (a double space) is not counted, nor is anything inside a word ("f()", ".NET").
+# "lost words" and "lost numbers" do not depend on spacing, so they count a gap whether or not the
+# space before its punctuation was tidied away; a tidied "born in, Paris" is not seen by any of them.
+HOLES = {
+    # "Paris () is", "( , )", "(; )", "[ ]": brackets holding nothing but spaces and punctuation
+    # (not "[...]", an editor's ellipsis)
+    "empty brackets": re.compile(r"(?<![\w.])[(\[][ \t]*[,;:\u2013\u2014-]*[ \t]*[)\]]"),
+    # "( , born 1950", "(; French:", "1950, )": a bracket next to a comma or semicolon
+    "bracket + comma": re.compile(r"[(\[][ \t]*[,;]|[,;][ \t]*[)\]]"),
+    # "(– 1950)", "(1950 – )": a date range whose one end was a removed template
+    "dangling dash": re.compile(r"\([ \t]*[\u2013\u2014][ \t]*(?=\S)|(?<=\S)[ \t]*[\u2013\u2014][ \t]*\)"),
+    # "Paris , France", "in 1990 .": a space before a comma or a period that ends a sentence (not a
+    # spaced ellipsis ". . .")
+    "space before , .": re.compile(r"(?<=[^\s.])[ \t]+[,.](?=\s|$)(?![ \t]*\.)"),
+    # ", ,", ",.", "; ;": doubled punctuation where a list item or a clause was removed (not ", ...",
+    # nor LaTeX's thin space "\,")
+    "doubled , ; .": re.compile(r"(?<!\\)[,;][ \t]*[,;.](?!\.)"),
+    # A word whose object (a date, a number, a name) was a removed template: "the ,", "the of", "of
+    # the in March", "as of .", "between and", "from to", "born on in", "(born )", "which, at, is", a
+    # sentence opening "At , Alabama". Only words that cannot stand there in English: "drawing on,",
+    # "made from.", "Since, according to", "the is-ought problem", "the in vivo" and ".NET" can.
+    "lost words": re.compile(
+        r"\b[Tt]he[ \t]*[,.;:](?=\s|$)|\b[Tt]he[ \t]+(?:of|and|to|is|was|from|by|on|at|for)\b(?![-\u2013])"
+        r"|\b[Tt]he[ \t]+in[ \t]+(?=[A-Z0-9])|\b[Aa]s of[ \t]*[,.;:)]|\b[Bb]etween[ \t]+and\b"
+        r"|\b[Ff]rom[ \t]+(?:to|until)\b|\b[Bb]orn[ \t]+(?:on|in)[ \t]*(?:[,.;:)]|in\b)"
+        r"|\([ \t]*born[ \t]*[,;)]|,[ \t]*(?:at|of|about|approximately|around)[ \t]*[,.]"
+        r"|(?:^|(?<=[.!?][ \t]))(?:In|On|At|By|From|Between|Of)[ \t]*,", re.MULTILINE),
+    # "an area of km2", "is % of", "about miles": a quantity whose number was a removed template (after
+    # "of" only unit symbols: "hundreds of miles" is prose)
+    "lost numbers": re.compile(
+        r"\b(?:is|was|about|approximately|around|over|nearly|than)[ \t]+(?:km|mi|ft|kg|lb|cm|mm|km2|mi2"
+        r"|sq mi|square (?:kilometres|kilometers|miles|metres|meters)|per ?cent|miles|kilometres"
+        r"|kilometers|metres|meters|feet|inches)\b|\bof[ \t]+(?:km|mi|ft|kg|lb|cm|mm|km2|mi2|sq mi)\b"
+        r"|\b(?:of|is|was|about|approximately|around|over|nearly|than)[ \t]+%"),
+}
+
+
+def sample_pages(source: Path) -> tuple[bytes, list[tuple[str, str, str]]]:
+    """The sample's <siteinfo> header and its articles as (page id, title, wikitext), read by the stage."""
+    header, pages = b"", []
+    for path in sorted(source.glob("*-pages-articles[0-9]*.xml-p*.bz2")):
+        header = header or read_pages(path)[0]
+        with bz2.open(path, "rb") as stream:
+            pages += [(page_id, title, text)
+                      for page_id, _, title, text, _ in extract.iter_pages(stream, Counter())]
+    return header, pages
+
+
+def untuned_pages(path: Path) -> list[tuple[str, str, str]]:
+    """The untuned pages as (page id, title, wikitext); ids are their line numbers."""
+    with bz2.open(path, "rt", encoding="utf-8") as lines:
+        return [(str(number), page["title"], page["text"])
+                for number, page in enumerate(map(json.loads, lines), start=1)]
+
+
+def dump_xml(header: bytes, pages: list[tuple[str, str, str]]) -> bytes:
+    """A MediaWiki XML dump of `pages` (namespace 0) under `header` (<mediawiki ...> and <siteinfo>)."""
+    parts = [header]
+    quote = {'"': "&quot;"}  # as MediaWiki writes it
+    for page_id, title, text in pages:
+        parts.append(
+            f"  <page>\n    <title>{escape(title)}</title>\n    <ns>0</ns>\n    <id>{page_id}</id>\n"
+            f"    <revision>\n      <id>{page_id}</id>\n      <model>wikitext</model>\n"
+            f"      <format>text/x-wiki</format>\n      <text xml:space=\"preserve\">"
+            f"{escape(text, quote)}</text>\n    </revision>\n  </page>\n".encode("utf-8"))
+    parts.append(b"</mediawiki>\n")
+    return b"".join(parts)
+
+
+def clean_ours(pages: list[tuple[str, str, str]]) -> tuple[dict[str, str], int]:
+    """Our text of every page that is not a disambiguation page, by page id; and how many were."""
+    docs, disambiguation = {}, 0
+    for page_id, _, text in pages:
+        cleaned, is_disambiguation = wikitext.clean_page(text, TODAY)
+        if is_disambiguation:
+            disambiguation += 1
+        else:
+            docs[page_id] = cleaned
+    return docs, disambiguation
+
+
+def words_kept(ours: dict[str, str], theirs: dict[str, str]) -> tuple[float, dict[str, Counter]]:
+    """Share of wikiextractor's words (with multiplicity, per page) that our text of the page holds,
+    and the words each page misses (by page id). Its formula_N/codice_N placeholders are not words."""
+    kept = total = 0
+    missing = {}
+    for page_id, text in theirs.items():
+        their_words = Counter(word for word in normalized(text).split()
+                              if not JUNK["placeholder"].fullmatch(word))
+        our_words = Counter(normalized(ours[page_id]).split())
+        kept += sum((their_words & our_words).values())
+        total += sum(their_words.values())
+        missing[page_id] = their_words - our_words
+    return kept / max(total, 1), missing
+
+
+def holes_per_mb(docs: dict[str, str]) -> tuple[float, dict[str, int]]:
+    counts = {name: 0 for name in HOLES}
+    size = 0
+    for text in docs.values():
+        size += len(text.encode("utf-8"))
+        for name, pattern in HOLES.items():
+            counts[name] += len(pattern.findall(text))
+    return sum(counts.values()) / max(size / 1e6, 1e-9), counts
+
+
+def frequent_matches(docs: dict[str, str], patterns: dict[str, re.Pattern], count: int = 10):
+    """The `count` most frequent (kind, matched text): how often, and the first one in context."""
+    seen: Counter = Counter()
+    first: dict[tuple[str, str], str] = {}
+    for text in docs.values():
+        for name, pattern in patterns.items():
+            for match in pattern.finditer(text):
+                key = (name, match.group(0))
+                seen[key] += 1
+                if key not in first:
+                    around = text[max(match.start() - CONTEXT, 0):match.end() + CONTEXT]
+                    first[key] = around.replace("\n", "\u23ce")
+    return [(name, found, times, first[name, found]) for (name, found), times in seen.most_common(count)]
+
+
+def run_wikiextractor(python: Path, xml: bytes, work: Path) -> dict[str, str]:
+    """wikiextractor's text of every page in `xml`, by page id."""
+    (work / "input.xml.bz2").write_bytes(bz2.compress(xml, 9))
+    subprocess.run([str(python), "-m", "wikiextractor.WikiExtractor", str(work / "input.xml.bz2"),
+                    "--json", "--no-templates", "-q", "-b", "100M", "--processes", "1",
+                    "-o", str(work / "out")], check=True)
+    return read_wikiextractor(work / "out")
+
+
+def measure(name: str, pages, header: bytes, python: Path, work: Path) -> dict:
+    """Every figure of one corpus, for ours and for wikiextractor, on the pages both keep."""
+    ours, disambiguation = clean_ours(pages)
+    work.mkdir()
+    theirs = run_wikiextractor(python, dump_xml(header, pages), work)
+    lost = sorted(set(ours) - set(theirs))
+    if lost:
+        print(f"  {name}: wikiextractor wrote nothing for {len(lost)} page(s) ({', '.join(lost[:5])}); "
+              "they are left out")
+    theirs = {page_id: theirs[page_id] for page_id in ours if page_id in theirs}
+    ours = {page_id: ours[page_id] for page_id in theirs}
+    kept, missing = words_kept(ours, theirs)
+    return {"name": name, "pages": len(pages), "disambiguation": disambiguation, "ours": ours,
+            "theirs": theirs, "titles": {page_id: title for page_id, title, _ in pages},
+            "junk": (junk_per_mb(ours)[0], junk_per_mb(theirs)[0]),
+            "holes": (holes_per_mb(ours), holes_per_mb(theirs)), "words_kept": kept,
+            "missing": missing, "coverage": sentence_coverage(ours, theirs)}
+
+
+def report(result: dict) -> dict[str, bool]:
+    """Print one corpus's table, the goals and what to fix; returns the goals' pass/fail."""
+    ours, theirs = result["ours"], result["theirs"]
+    (our_holes, our_hole_counts), (their_holes, their_hole_counts) = result["holes"]
+    coverage, found, total = result["coverage"]
+    print(f"\n== {result['name']}: {len(ours):,} pages both keep ({result['pages']:,} articles, "
+          f"{result['disambiguation']:,} disambiguation left out); output: ours "
+          f"{sum(len(t.encode()) for t in ours.values()) / 1e6:.2f} MB, wikiextractor "
+          f"{sum(len(t.encode()) for t in theirs.values()) / 1e6:.2f} MB")
+    print(f"{'':<44}{'ours':>10}{'wikiextractor':>15}")
+    print(f"{'junk per MB of output':<44}{result['junk'][0]:>10.1f}{result['junk'][1]:>15.1f}")
+    print(f"{'holes per MB of output':<44}{our_holes:>10.1f}{their_holes:>15.1f}")
+    for kind in HOLES:
+        print(f"{'  ' + kind + ' (count)':<44}{our_hole_counts[kind]:>10,}{their_hole_counts[kind]:>15,}")
+    print(f"{'words of wikiextractor kept':<44}{result['words_kept']:>10.2%}{'-':>15}")
+    print(f"{'its sentences (>= 40 chars) found in ours':<44}{coverage:>10.1%}{'-':>15}"
+          f"   ({found:,} of {total:,})")
+    goals = {"words kept": result["words_kept"] >= WORDS_KEPT_GOAL,
+             "holes": our_holes <= HOLES_RATIO_GOAL * their_holes}
+    print(f"goal words kept >= {WORDS_KEPT_GOAL:.0%}: {result['words_kept']:.2%} -> "
+          f"{'PASS' if goals['words kept'] else 'FAIL'}")
+    print(f"goal holes per MB <= {HOLES_RATIO_GOAL:g} x wikiextractor's: {our_holes:.1f} vs "
+          f"{HOLES_RATIO_GOAL * their_holes:.1f} (ratio {our_holes / max(their_holes, 1e-9):.2f}) -> "
+          f"{'PASS' if goals['holes'] else 'FAIL'}")
+    for label, patterns in (("junk", JUNK), ("holes", HOLES)):
+        print(f"our most frequent {label}:")
+        for kind, found, times, around in frequent_matches(ours, patterns):
+            print(f"  {times:>4} x {kind} {found!r}: ...{around}...")
+    print("pages missing the most of wikiextractor's words (words missed, share of the page's kept):")
+    missing = result["missing"]
+    for page_id in sorted(missing, key=lambda page_id: -sum(missing[page_id].values()))[:5]:
+        missed = sum(missing[page_id].values())
+        share = words_kept({page_id: ours[page_id]}, {page_id: theirs[page_id]})[0]
+        print(f"  {result['titles'][page_id][:50]:<52}{missed:>6,}{share:>8.1%}  e.g. "
+              + " ".join(word for word, _ in missing[page_id].most_common(8)))
+    return goals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--source", type=Path, default=REPO / "data/mirror/enwiki/20251101")
+    parser.add_argument("--untuned", type=Path, default=REPO / "benchmarks/data/untuned_pages.jsonl.bz2")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench_quality_") as tmp:
+        tmp = Path(tmp)
+        print("installing wikiextractor==3.1.0 into a temporary venv ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(tmp / "venv")], check=True)
+        subprocess.run([str(tmp / "venv/bin/pip"), "install", "-q", "wikiextractor==3.1.0"], check=True)
+        python = tmp / "venv/bin/python"
+        header, sample = sample_pages(args.source)
+        results = [measure("sample (tuned on)", sample, header, python, tmp / "sample"),
+                   measure("untuned pages", untuned_pages(args.untuned), header, python, tmp / "untuned")]
+    verdicts = {result["name"]: report(result) for result in results}
+    print("\ngoals:")
+    for name, goals in verdicts.items():
+        print(f"  {name}: " + "; ".join(f"{goal} {'PASS' if ok else 'FAIL'}" for goal, ok in goals.items()))
+
+
+if __name__ == "__main__":
+    main()
