@@ -74,9 +74,16 @@ _OPEN_PAREN_PUNCT = re.compile(r"\([ \t]*[,;][ \t]*")
 _DOUBLE_COMMA = re.compile(r",[ \t]*,")
 _ODD_SPACES = ("\t", "\u00a0", "\u2002", "\u2003", "\u2007", "\u2009", "\u202f")
 # (stray, mended): spaces that removed templates leave before punctuation or at line ends; " ."
-# only before a space or line end, so ".NET" keeps its dot. (Each check scans the page: few.)
+# only before a space or line end, so ".NET" keeps its dot. Applied in this order, after runs of
+# spaces are collapsed, but only to the runs of these characters that need it (see _mend_spaces).
 _STRAY_SPACES = ((" ,", ","), (" ;", ";"), (" . ", ". "), (" .\n", ".\n"), ("\n ", "\n"),
                  (" \n", "\n"))
+_SPACING_CHARS = " ,;.\n"  # every character of the patterns above, and of their replacements
+# A run of spaces or a space before , ; . or a line end: the literal " " first lets the regex
+# engine skip to candidates. "\n " (the one pattern not starting with a space) is searched apart.
+_STRAY_SPACE = re.compile(r" (?:[ ,;\n]|\.[ \n])")
+_NEWLINE_SPACE = re.compile("\n ")
+_SPACING_RUN = re.compile(r"[ ,.;\n]*")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _TRAILING_SPACE = re.compile(r"[ \t\r\f\v]+\n")
 _INVISIBLE = ("\u200b", "\u200e", "\u200f", "\ufeff", "\u00ad")
@@ -690,19 +697,52 @@ def _tidy(text: str) -> str:
     """Mend what removed templates leave: "Alabama () is", "( ; born", " ,", double spaces.
 
     Each substring test scans the whole page, so the passes are regexes that start with a literal
-    (the engine jumps between candidates) or plain replaces (which return the same string unchanged
-    when there is nothing to replace): one scan each.
+    (the engine jumps between candidates) or one-character tests: one fast scan each.
     """
     text = _OPEN_PAREN_PUNCT.sub("(", _EMPTY_PARENS.sub("", text))
     text = _DOUBLE_COMMA.sub(",", text)
     for space in _ODD_SPACES:
         if space in text:  # one character: a fast scan
             text = text.replace(space, " ")
-    while "  " in text:
-        text = text.replace("  ", " ")
-    for stray, mended in _STRAY_SPACES:
-        text = text.replace(stray, mended)
+    return _mend_spaces(text)
+
+
+def _mend_spaces(text: str) -> str:
+    """Collapse runs of spaces, then apply _STRAY_SPACES in order; the same result as doing both on
+    the whole page, in about a third of the time.
+
+    Every pattern and every replacement is made of _SPACING_CHARS and none is empty, so a pass
+    rewrites each maximal run of those characters on its own and never joins two runs. A page then
+    needs the passes only on the few runs that hold a pattern: found by one regex scan, mended
+    with the passes themselves.
+    """
+    pieces, position = [], 0
+    match = _STRAY_SPACE.search(text)
+    while match:
+        start = match.start()
+        while start > position and text[start - 1] in _SPACING_CHARS:
+            start -= 1
+        end = _SPACING_RUN.match(text, match.end()).end()
+        pieces.append(text[position:start])
+        pieces.append(_mend_run(text[start:end]))
+        position = end
+        match = _STRAY_SPACE.search(text, position)
+    if pieces:
+        pieces.append(text[position:])
+        text = "".join(pieces)
+    # A mended run holds no "\n " any more, and on a run without the other patterns the passes
+    # come down to this one replace.
+    if _NEWLINE_SPACE.search(text):
+        text = text.replace("\n ", "\n")
     return text
+
+
+def _mend_run(run: str) -> str:
+    while "  " in run:
+        run = run.replace("  ", " ")
+    for stray, mended in _STRAY_SPACES:
+        run = run.replace(stray, mended)
+    return run
 
 
 def _drop_empty_headings(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
