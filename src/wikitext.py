@@ -63,6 +63,8 @@ _EXTERNAL_LINK = re.compile(
     # so a failed match costs time linear in its length (no backtracking between the parts).
     r"\[(?:https?:|ftp:|//|mailto:|irc:|news:|gopher:)[^\s\[\]<>\"]*(?:[ \t]+([^\[\]\s][^\[\]\n]*)?)?\]",
     re.IGNORECASE)
+# Bold and italic marks ('' ''): two or more apostrophes, a run at a time (see _drop_quote_marks).
+_BOLD_ITALIC = re.compile("''+")
 _MAGIC_WORD = re.compile(r"__[A-Z]{2,}__")
 _HEADING = re.compile(r"(={1,6})[ \t]*(.+?)[ \t]*\1\s*$")
 _LIST_MARKS = re.compile(r"[*#:;]+[ \t]*")
@@ -647,6 +649,12 @@ def _extract_elements(text: str, protected: list[str]) -> str:
     return "".join(out)
 
 
+def _drop_quote_marks(run: re.Match) -> str:
+    """A run of k >= 2 apostrophes -> what dropping every "'''" and then every "''" leaves: one
+    apostrophe when k % 3 == 1 ("''''" is bold around an apostrophe), else none."""
+    return "'" if len(run.group()) % 3 == 1 else ""
+
+
 # ---------------------------------------------------------------------------------------------
 # Line pass: tables, headings, lists, dropped sections
 
@@ -794,7 +802,7 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     text = _BR.sub(" ", text)
     text = _TAG.sub("", text)
     text = _EXTERNAL_LINK.sub(r"\1", text)
-    text = text.replace("'''", "").replace("''", "")  # bold, italic (''''' = both)
+    text = _BOLD_ITALIC.sub(_drop_quote_marks, text)
     if "__" in text:
         text = _MAGIC_WORD.sub("", text)
     lines = _drop_empty_headings(_clean_lines(text))
