@@ -53,7 +53,10 @@ _REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*>[^<]*(?:<(?!/ref\s*>)[^<]*)*</re
 _REF_OPEN = re.compile(r"<ref\b([^<>]*)>", re.IGNORECASE)
 _BR = re.compile(r"<br\s*/?\s*>|</br\s*>", re.IGNORECASE)
 
-_NEST_SPLIT = re.compile(r"(\{\{|\}\}|\[\[|\]\])")
+# The tokens of template and link nesting; a token is coded as position * 4 + index in this tuple,
+# so that sorting the codes sorts the tokens by position.
+_NEST_TOKENS = ("{{", "}}", "[[", "]]")
+_OPEN_TEMPLATE, _CLOSE_TEMPLATE, _OPEN_LINK, _CLOSE_LINK = range(4)
 # Plain article links (no namespace, no nesting) are most links; re.split with one group keeps the
 # visible text and runs in C, leaving only the rest to the token scan.
 _PLAIN_LINK = re.compile(r"\[\[([^\[\]{}|:\n]+)\]\]")
@@ -536,16 +539,16 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
     # Each frame: (kind, pieces); kind "{" for a template, "[" for a link; frame 0 is the page.
     kinds = ["page"]
     stack: list[list[str]] = [[]]
-    # re.split with one group: text, token, text, token, ..., text (the scan runs in C).
-    parts = _NEST_SPLIT.split(text)
-    if parts[0]:
-        stack[-1].append(parts[0])
-    for index in range(1, len(parts), 2):
-        token = parts[index]
-        if token == "{{" or token == "[[":
-            kinds.append(token[0])
+    previous = 0  # end of the last token
+    for code in _nest_tokens(text):
+        position, kind = code >> 2, code & 3
+        if position > previous:
+            stack[-1].append(text[previous:position])
+        previous = position + 2
+        if kind == _OPEN_TEMPLATE or kind == _OPEN_LINK:
+            kinds.append("{" if kind == _OPEN_TEMPLATE else "[")
             stack.append([])
-        elif token == "}}":
+        elif kind == _CLOSE_TEMPLATE:
             if kinds[-1] == "{" or "{" in kinds:
                 # unclosed links inside the template: their text stays, as literal text
                 while kinds[-1] != "{":
@@ -554,18 +557,37 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
                 body = "".join(stack.pop())
                 stack[-1].append(_render_template(body, today, marks) if len(stack) <= MAX_DEPTH else "")
             else:
-                stack[-1].append(token)
+                stack[-1].append("}}")
         elif kinds[-1] == "[":  # "]]" closing a link
             kinds.pop()
             body = "".join(stack.pop())
             stack[-1].append(_render_link(body) if len(stack) <= MAX_DEPTH else "")
         else:
-            stack[-1].append(token)
-        following = parts[index + 1]
-        if following:
-            stack[-1].append(following)
+            stack[-1].append("]]")
+    stack[-1].append(text[previous:])
     # Unclosed {{ and [[ are literal in MediaWiki; keep their text, drop the brackets.
     return "".join(piece for pieces in stack for piece in pieces)
+
+
+def _nest_tokens(text: str) -> list[int]:
+    """The codes (position * 4 + kind) of the {{ }} [[ ]] in `text`, in order of position.
+
+    The same tokens as one regex scan for the four would find, as each kind's characters differ (no
+    two kinds overlap), but three times faster: str.find of one character skips ahead at memchr
+    speed, where a regex without a literal prefix tries every position in turn.
+    """
+    codes = []
+    for kind, token in enumerate(_NEST_TOKENS):
+        char = token[0]
+        position = text.find(char)
+        while position >= 0:
+            if text.startswith(token, position):
+                codes.append(position * 4 + kind)
+                position = text.find(char, position + 2)  # "{{{" holds one token, as in a regex scan
+            else:
+                position = text.find(char, position + 1)
+    codes.sort()
+    return codes
 
 
 def _collapse(kinds: list[str], stack: list[list[str]]) -> None:
