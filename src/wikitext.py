@@ -13,8 +13,10 @@ resolved innermost first by one token scan; nesting deeper than MediaWiki's own 
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+from collections.abc import Callable
 
 # MediaWiki stops expanding templates at depth 40; deeper content is dropped. This also bounds the
 # copying done when kept templates pass their text up the nesting (<= 40 copies per character).
@@ -463,21 +465,37 @@ def _render_template(body: str, today: tuple | None, marks: list[str]) -> str:
 
     Appends the names of disambiguation templates to `marks`.
     """
-    name, _, rest = body.partition("|")
-    name = " ".join(name.replace("_", " ").split()).lower()
+    raw_name, _, rest = body.partition("|")
+    name, disambiguation, renderer, dated = _template_kind(raw_name)
+    if disambiguation:
+        marks.append(name)
+    if renderer is None:
+        return ""
+    if renderer is _render_parser_function:
+        return renderer(body)
+    pos, named = _split_args(rest.split("|")) if rest else ([], {})
+    return renderer(pos, named, today) if dated else renderer(pos, named)
+
+
+# Pages use a few thousand template names over and over, and normalizing a name costs more than
+# rendering most templates (which render nothing): the answers for the names seen last are kept.
+@functools.lru_cache(maxsize=1 << 16)
+def _template_kind(raw_name: str) -> tuple[str, bool, Callable | None, bool]:
+    """A template's name as written -> (its name, whether it marks a disambiguation page, its
+    renderer or None, whether that renderer takes `today` too)."""
+    name = " ".join(raw_name.replace("_", " ").split()).lower()
     if name.startswith(("subst:", "safesubst:")):
         name = name.partition(":")[2].strip()
     if name.startswith("template:"):
         name = name[9:].strip()
-    if name in _DISAMBIGUATION or name.endswith("disambiguation") or name.startswith("set index"):
-        marks.append(name)
+    disambiguation = (name in _DISAMBIGUATION or name.endswith("disambiguation")
+                      or name.startswith("set index"))
     if ":" in name:
-        return _render_parser_function(body)
+        return name, disambiguation, _render_parser_function, False
     renderer = _RENDERERS.get(name)
     if renderer is None:
         if name in _DATED_RENDERERS:
-            pos, named = _split_args(rest.split("|")) if rest else ([], {})
-            return _DATED_RENDERERS[name](pos, named, today)
+            return name, disambiguation, _DATED_RENDERERS[name], True
         if name.startswith("lang-"):
             renderer = _first
         elif name.startswith(("ipa-", "ipa ")):
@@ -487,10 +505,7 @@ def _render_template(body: str, today: tuple | None, marks: list[str]) -> str:
         elif name in _SHIP_PREFIXES:
             renderer = lambda pos, named: f"{name.upper()} {pos[0]}" + (
                 f" ({pos[1]})" if len(pos) > 1 and pos[1] else "") if pos else ""
-        else:
-            return ""
-    pos, named = _split_args(rest.split("|")) if rest else ([], {})
-    return renderer(pos, named)
+    return name, disambiguation, renderer, False
 
 
 def _render_parser_function(body: str) -> str:
