@@ -72,7 +72,6 @@ _EXTERNAL_LINK = re.compile(
 _BOLD_ITALIC = re.compile("''+")
 _MAGIC_WORD = re.compile(r"__[A-Z]{2,}__")
 _HEADING = re.compile(r"(={1,6})[ \t]*(.+?)[ \t]*\1\s*$")
-_LIST_MARKS = re.compile(r"[*#:;]+[ \t]*")
 # "Alabama () is": what a dropped template leaves; "printf()" (no space before) is left alone
 # A literal "(" first lets the regex engine skip to candidates; the lookbehind then checks the
 # parenthesis follows a space or starts a line.
@@ -710,15 +709,16 @@ def _clean_lines(text: str) -> list[tuple[int, str]]:
             if lines and lines[-1][1] and not lines[-1][0] and not table_depth and not skip_level:
                 lines.append((0, ""))
             continue
-        bare = line.lstrip(":")
-        if bare.startswith("{|"):
+        # Tests on the first character first: most lines are prose, list items or table rows.
+        first = line[0]
+        if first in ":{" and line.lstrip(":").startswith("{|"):
             table_depth += 1
             continue
         if table_depth:
-            if line.startswith("|}"):
+            if first == "|" and line.startswith("|}"):
                 table_depth -= 1
             continue
-        heading = _HEADING.match(line) if line[0] == "=" else None
+        heading = _HEADING.match(line) if first == "=" else None
         if heading:
             level = len(heading.group(1))
             title = heading.group(2).strip()
@@ -731,10 +731,12 @@ def _clean_lines(text: str) -> list[tuple[int, str]]:
             if title:
                 lines.append((level, title))
             continue
-        if skip_level or line[0] == "|" or line.startswith(("! ", "----")) or "!!" in line[:200]:
+        if (skip_level or first == "|" or (first in "!-" and line.startswith(("! ", "----")))
+                or ("!" in line and "!!" in line[:200])):
             continue
-        if line[0] in "*#:;":
-            line = _LIST_MARKS.sub("", line, count=1).replace(" : ", ": ")
+        if first in "*#:;":
+            # the list marks and the spaces or tabs after them
+            line = line.lstrip("*#:;").lstrip(" \t").replace(" : ", ": ")
             if not line:
                 continue
         lines.append((0, line))
@@ -796,17 +798,19 @@ def _mend_run(run: str) -> str:
 def _drop_empty_headings(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """Keep a heading only if some text follows it before the next heading of its level or above."""
     kept: list[tuple[int, str]] = []
-    has_text = [False] * 8  # has_text[L]: text follows before a heading of level <= L
+    # Walking up from the end: headings of a level below `open_level` have text after them before
+    # a heading of their level or above. Text opens every level; a heading of level L closes L
+    # and the levels below it (deeper headings, larger L).
+    open_level = 0
     for level, line in reversed(lines):
         if level == 0:
             if line:
-                has_text = [True] * 8
+                open_level = 8
             kept.append((level, line))
             continue
-        if has_text[level]:
+        if level < open_level:
             kept.append((level, line))
-        for deeper in range(level, 8):
-            has_text[deeper] = False
+        open_level = min(open_level, level)
     kept.reverse()
     return kept
 
@@ -845,7 +849,7 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     text = _BOLD_ITALIC.sub(_drop_quote_marks, text)
     text = _MAGIC_WORD.sub("", text)  # its literal prefix scans faster than a test for "__"
     lines = _drop_empty_headings(_clean_lines(text))
-    text = _tidy("\n".join(line for _, line in lines)).strip()
+    text = _tidy("\n".join([line for _, line in lines])).strip()
     if protected:
         text = _PLACEHOLDER.sub(lambda m: protected[int(m.group(1))], text)
     text = text.replace(_PIPE, "|")
