@@ -68,7 +68,7 @@ _EXTERNAL_LINK = re.compile(
     # so a failed match costs time linear in its length (no backtracking between the parts).
     r"\[(?:https?:|ftp:|//|mailto:|irc:|news:|gopher:)[^\s\[\]<>\"]*(?:[ \t]+([^\[\]\s][^\[\]\n]*)?)?\]",
     re.IGNORECASE)
-# Bold and italic marks ('' ''): two or more apostrophes, a run at a time (see _drop_quote_marks).
+# Bold and italic marks ('' ''' '''''): runs of two or more apostrophes (see _drop_quote_marks).
 _BOLD_ITALIC = re.compile("''+")
 _MAGIC_WORD = re.compile(r"__[A-Z]{2,}__")
 _HEADING = re.compile(r"(={1,6})[ \t]*(.+?)[ \t]*\1\s*$")
