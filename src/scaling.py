@@ -190,6 +190,15 @@ def verdict_line(rows: list[tuple], largest, seconds_train: float | None) -> str
         return (f"Answer: jump. Up to part {part} the fit predicts {predicted:.3f} ({low:.3f}-{high:.3f}) against "
                 f"{now:.3f} ± {noise:.3f} now: a real gain. Intermediate versions only add training runs{train}; "
                 f"at {budget:,} tokens trained the model sees {budget / d:.2f} epochs of that data.")
+    if predicted < now - 2 * noise:
+        # the central estimate is a real gain, but the fit cannot promise it: one step halfway (in
+        # training tokens) is a fourth point that narrows the fit, at the cost of one training run
+        one_run = f", ~{seconds_train / 60:.1f} min here" if seconds_train else ""
+        halfway = min(rows, key=lambda row: abs(row[1] - (largest.metrics["train_tokens"] + d) / 2))[0]
+        return (f"Answer: probably jump. Up to part {part} the fit predicts {predicted:.3f} ({low:.3f}-{high:.3f}) "
+                f"against {now:.3f} ± {noise:.3f} now: its central estimate is a real gain, but its 95% band "
+                f"reaches within noise of today's loss. To be sure first, take one step to part {halfway} and "
+                f"rerun this report (one more training run{one_run}); else take all parts up to {part} at once.")
     return (f"Answer: wait. Up to part {part} the fit predicts {predicted:.3f} ({low:.3f}-{high:.3f}) against "
             f"{now:.3f} ± {noise:.3f} now: within noise at this compute ({budget:,} tokens trained, "
             f"{budget / d:.2f} epochs of that data). More data will not show before train.token_budget (or the "

@@ -225,3 +225,23 @@ def test_the_answer_prices_the_next_parts_from_the_mirror_and_this_machines_runs
     line = next(row for row in text.splitlines() if row.startswith("| +4 |"))
     assert line.endswith(" min |") and "not measured here |" in line  # time measured, disk not (no data/)
     assert "(~2.0 min each here)" in text
+
+
+def test_the_verdict_tells_a_sure_gain_a_likely_one_and_noise_apart():
+    """The sample's own figures (data-v1..v3 at 131,072 tokens trained, default params): the fit of
+    v1-v3 predicts 6.840 (6.467-7.233) for parts 1-10 against 7.287 ± 0.041. Its centre is a real gain
+    but its band reaches within noise: 'probably jump', with a halfway step to check (v10 then measured
+    7.117 ± 0.035, a real gain, inside the band). A narrow band below the noise is 'jump'; a centre
+    within noise is 'wait'."""
+    import scaling
+
+    v3 = version("data-v3", 165_131, 7.287, stderr=0.041, budget=131_072)
+    rows = [(4, 216_806, 7.145, 7.024, 7.299), (7, 315_314, 6.979, 6.745, 7.260),
+            (10, 459_100, 6.840, 6.467, 7.233)]
+    likely = scaling.verdict_line(rows, v3, 120.0)
+    assert likely.startswith("Answer: probably jump.") and "one step to part 7" in likely
+    assert "(one more training run, ~2.0 min here)" in likely and "all parts up to 10 at once" in likely
+    sure = scaling.verdict_line(rows[:2] + [(10, 459_100, 6.840, 6.700, 7.000)], v3, None)
+    assert sure.startswith("Answer: jump.")
+    noise = scaling.verdict_line(rows[:2] + [(10, 459_100, 7.250, 6.900, 7.600)], v3, None)
+    assert noise.startswith("Answer: wait.") and "within noise" in noise
