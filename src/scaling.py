@@ -195,6 +195,11 @@ def verdict_line(rows: list[tuple], largest, seconds_train: float | None) -> str
         # training tokens) is a fourth point that narrows the fit, at the cost of one training run
         one_run = f", ~{seconds_train / 60:.1f} min here" if seconds_train else ""
         halfway = min(rows, key=lambda row: abs(row[1] - (largest.metrics["train_tokens"] + d) / 2))[0]
+        if halfway == part:  # the next part is the only step: taking it is the check
+            return (f"Answer: probably worth it. With part {part} the fit predicts {predicted:.3f} ({low:.3f}-"
+                    f"{high:.3f}) against {now:.3f} ± {noise:.3f} now: its central estimate is a real gain, but its "
+                    f"95% band reaches within noise of today's loss; adding it (one more training run{one_run}) "
+                    "is the measurement that settles it.")
         return (f"Answer: probably jump. Up to part {part} the fit predicts {predicted:.3f} ({low:.3f}-{high:.3f}) "
                 f"against {now:.3f} ± {noise:.3f} now: its central estimate is a real gain, but its 95% band "
                 f"reaches within noise of today's loss. To be sure first, take one step to part {halfway} and "

@@ -241,6 +241,8 @@ def test_the_verdict_tells_a_sure_gain_a_likely_one_and_noise_apart():
     likely = scaling.verdict_line(rows, v3, 120.0)
     assert likely.startswith("Answer: probably jump.") and "one step to part 7" in likely
     assert "(one more training run, ~2.0 min here)" in likely and "all parts up to 10 at once" in likely
+    alone = scaling.verdict_line(rows[:1], v3, None)  # one part left: no halfway step to suggest
+    assert alone.startswith("Answer: probably worth it. With part 4") and "one step to" not in alone
     sure = scaling.verdict_line(rows[:2] + [(10, 459_100, 6.840, 6.700, 7.000)], v3, None)
     assert sure.startswith("Answer: jump.")
     noise = scaling.verdict_line(rows[:2] + [(10, 459_100, 7.250, 6.900, 7.600)], v3, None)
