@@ -153,14 +153,19 @@ def read_wikiextractor(out_dir: Path) -> dict[str, str]:
     return docs
 
 
-def junk_per_mb(docs: dict[str, str]) -> tuple[float, dict[str, int]]:
-    counts = {name: 0 for name in JUNK}
+def matches_per_mb(docs: dict[str, str], patterns: dict[str, re.Pattern]) -> tuple[float, dict[str, int]]:
+    """Matches of all `patterns` per MB of the texts (UTF-8), and the count of each pattern."""
+    counts = {name: 0 for name in patterns}
     size = 0
     for text in docs.values():
         size += len(text.encode("utf-8"))
-        for name, pattern in JUNK.items():
+        for name, pattern in patterns.items():
             counts[name] += len(pattern.findall(text))
     return sum(counts.values()) / max(size / 1e6, 1e-9), counts
+
+
+def junk_per_mb(docs: dict[str, str]) -> tuple[float, dict[str, int]]:
+    return matches_per_mb(docs, JUNK)
 
 
 def normalized(text: str) -> str:

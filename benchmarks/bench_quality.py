@@ -40,7 +40,8 @@ from collections import Counter
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from bench_extract import JUNK, junk_per_mb, normalized, read_wikiextractor, sentence_coverage
+from bench_extract import (JUNK, junk_per_mb, matches_per_mb, normalized, read_wikiextractor,
+                           sentence_coverage)
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
@@ -151,16 +152,6 @@ def words_kept(ours: dict[str, str], theirs: dict[str, str]) -> tuple[float, dic
     return kept / max(total, 1), missing
 
 
-def holes_per_mb(docs: dict[str, str]) -> tuple[float, dict[str, int]]:
-    counts = {name: 0 for name in HOLES}
-    size = 0
-    for text in docs.values():
-        size += len(text.encode("utf-8"))
-        for name, pattern in HOLES.items():
-            counts[name] += len(pattern.findall(text))
-    return sum(counts.values()) / max(size / 1e6, 1e-9), counts
-
-
 def frequent_matches(docs: dict[str, str], patterns: dict[str, re.Pattern], count: int = 10):
     """The `count` most frequent (kind, matched text): how often, and the first one in context."""
     seen: Counter = Counter()
@@ -200,7 +191,7 @@ def measure(name: str, pages, header: bytes, python: Path, work: Path) -> dict:
     return {"name": name, "pages": len(pages), "disambiguation": disambiguation, "ours": ours,
             "theirs": theirs, "titles": {page_id: title for page_id, title, _ in pages},
             "junk": (junk_per_mb(ours)[0], junk_per_mb(theirs)[0]),
-            "holes": (holes_per_mb(ours), holes_per_mb(theirs)), "words_kept": kept,
+            "holes": (matches_per_mb(ours, HOLES), matches_per_mb(theirs, HOLES)), "words_kept": kept,
             "missing": missing, "coverage": sentence_coverage(ours, theirs)}
 
 
