@@ -197,12 +197,10 @@ def group_lr(step: int, total: int, p: dict, base_lr: float) -> float:
     return lr_at(step, total, p["warmup_iters"], p["learning_rate"], p["min_lr"]) * scale
 
 
-def check_init_recipe(path: Path, recipe: str) -> None:
+def check_init_recipe(path: Path, ckpt: dict, recipe: str) -> None:
     """Refuse a warm start from a checkpoint of another recipe (one saved without the field is gpt2's):
     its switches differ, and its optimizer's learning rates were tuned for other weights."""
-    if path.name == SCRATCH or not path.exists():
-        return  # load_init says what is wrong with a missing file
-    trained = load(path, "train.init_from", ("model", "model_args")).get("recipe", "gpt2")
+    trained = ckpt.get("recipe", "gpt2")
     if trained != recipe:
         raise ValueError(f"train.init_from: {path} was trained with recipe `{trained}` but params.yaml "
                          f"train.recipe is `{recipe}`; set train.recipe: {trained}, or start from "
@@ -237,15 +235,17 @@ def check_split(path: Path, ckpt: dict, split: dict) -> None:
                          f"{theirs['val_fraction']}, or start from checkpoints/{SCRATCH}")
 
 
-def load_init(path: Path, model_args: dict, split: dict) -> tuple[dict | None, str | None, int]:
+def load_init(path: Path, model_args: dict, split: dict, recipe: str) -> tuple[dict | None, str | None, int]:
     """The starting weights named by train.init_from, the file's sha1 and the tokens its weights have
-    seen (None, None, 0 for scratch). Takes this project's checkpoints and nanoGPT's ckpt.pt."""
+    seen (None, None, 0 for scratch), once its recipe, model and split are checked against this run's.
+    Takes this project's checkpoints and nanoGPT's ckpt.pt."""
     if path.name == SCRATCH:
         return None, None, 0
     if not path.exists():
         raise FileNotFoundError(f"train.init_from: {path} not found; train the earlier version first, "
                                 f"copy its models/model.pt there (and `dvc add` it), or use checkpoints/{SCRATCH}")
     ckpt = load(path, "train.init_from", ("model", "model_args"))
+    check_init_recipe(path, ckpt, recipe)  # first: another recipe's model args differ too
     # compared as GPTConfig fields: a checkpoint from before a field existed has its default
     if GPTConfig(**ckpt["model_args"]).to_dict() != GPTConfig(**model_args).to_dict():
         raise ValueError(f"train.init_from: {path} was trained with model args {ckpt['model_args']} but "
@@ -363,8 +363,7 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
     # the evaluation set, scored whole at every log row exactly as the evaluate stage scores it
     ev_x, ev_y = (torch.from_numpy(a) for a in eval_windows(eval_tokens(manifest, T, eval_size), T))
 
-    check_init_recipe(init_path, p["recipe"])
-    init_state, init_sha1, tokens_before = load_init(init_path, model_args, manifest["split"])
+    init_state, init_sha1, tokens_before = load_init(init_path, model_args, manifest["split"], p["recipe"])
     torch.manual_seed(p["seed"])  # the same initial weights on every process
     model = GPT(config)
     if init_state is not None:
