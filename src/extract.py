@@ -29,6 +29,7 @@ import bz2
 import io
 import json
 import multiprocessing
+import os
 import re
 import sys
 import time
@@ -302,6 +303,55 @@ def clean_chunk(chunk, counts: Counter | None = None) -> tuple[bytes, Counter]:
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b"", counts
 
 
+class _FileWindow(io.RawIOBase):
+    """Bytes [start, end) of an open file (a descriptor, read with os.pread), as a file of their own.
+
+    indexed_bzip2 (1.7.0) never lets go of a Python file object it has decoded, so what it is given
+    must be small: a window holds four numbers, where a BytesIO of the run would keep its ~1 MB of bz2
+    (measured: +175 MB of RSS after 110 runs, against +0 with windows)."""
+
+    def __init__(self, fd: int, start: int, end: int):
+        super().__init__()
+        self.fd, self.start, self.end, self.position = fd, start, end, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.end - self.start}[whence]
+        self.position = max(base + offset, 0)
+        return self.position
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = max(self.end - self.start - self.position, 0)
+        size = left if size is None or size < 0 else min(size, left)
+        data = os.pread(self.fd, size, self.start + self.position)
+        self.position += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def decompress_window(fd: int, start: int, end: int) -> bytes:
+    """Bytes [start, end) of a file, a run of whole bz2 streams, decompressed by indexed_bzip2 (~25%
+    less CPU than the bz2 module); anything but whole streams in them is an error."""
+    with indexed_bzip2.open(_FileWindow(fd, start, end), parallelization=1) as raw:
+        xml = raw.read()
+        # Bytes after the last stream end the decoding with a warning only; they are damage here.
+        if (raw.tell_compressed() + 7) // 8 != end - start:
+            raise EOFError(f"bytes {start + (raw.tell_compressed() + 7) // 8:,}-{end:,} are not bz2 streams")
+    return xml
+
+
 def clean_streams(run: tuple[str, list[int]]) -> tuple[bytes, Counter]:
     """Worker: a run of multistream streams (path, [offsets..., end]) -> (JSON lines, counts).
 
@@ -309,18 +359,16 @@ def clean_streams(run: tuple[str, list[int]]) -> tuple[bytes, Counter]:
     path, bounds = run
     counts: Counter = Counter()
     try:
-        with open(path, "rb") as f:
-            f.seek(bounds[0])
-            data = f.read(bounds[-1] - bounds[0])
-        if len(data) != bounds[-1] - bounds[0]:
-            raise EOFError(f"the file ends at byte {bounds[0] + len(data):,}, before {bounds[-1]:,}")
-        # The bz2 module, one decompressor per stream. (indexed_bzip2 decodes ~25% faster, but each
-        # file object it opens keeps ~2 MB after closing: memory would grow with the part's size.)
-        view = memoryview(data)
-        xml = b"".join(decompress_streams(view[start - bounds[0]:end - bounds[0]])
-                       for start, end in zip(bounds, bounds[1:]))
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            if size < bounds[-1]:
+                raise EOFError(f"the file ends at byte {size:,}, before {bounds[-1]:,}")
+            xml = decompress_window(fd, bounds[0], bounds[-1])
+        finally:
+            os.close(fd)
         counts["xml_bytes"] = len(xml)
-        counts["bz2_bytes"] = len(data)
+        counts["bz2_bytes"] = bounds[-1] - bounds[0]
         body = xml.rstrip()
         if body.endswith(b"</mediawiki>"):  # the last run holds the closing stream
             body = body[:-len(b"</mediawiki>")]

@@ -343,6 +343,60 @@ def test_damaged_multistream_part_fails_naming_the_file(many_streams, tmp_path, 
     assert not out.exists() and not stats.exists() and list(out.parent.iterdir()) == []
 
 
+def test_a_window_of_streams_decodes_to_the_bytes_the_bz2_module_gives_and_damage_is_an_error(
+        many_streams, tmp_path):
+    """decompress_window on the sample's pages in streams of 3, stream by stream and all at once: the
+    same XML as the bz2 module; bytes after the last stream, a cut stream and a flipped byte are
+    errors, not lost pages."""
+    _, multi, index = many_streams
+    offsets, _ = extract.read_index(index)
+    assert len(offsets) > 10
+    data = multi.read_bytes()
+    bounds = offsets + [len(data)]
+    fd = os.open(multi, os.O_RDONLY)
+    try:
+        for start, end in zip(bounds, bounds[1:]):
+            assert extract.decompress_window(fd, start, end) == bz2.decompress(data[start:end])
+        assert extract.decompress_window(fd, bounds[0], bounds[-1]) == bz2.decompress(data[bounds[0]:])
+    finally:
+        os.close(fd)
+    first, second = data[bounds[0]:bounds[1]], data[bounds[1]:bounds[2]]
+    flipped = bytearray(first)
+    flipped[len(first) // 2] ^= 0x55
+    for damaged in (first + b"not bz2" + second, first + second[:len(second) // 2], bytes(flipped) + second):
+        path = tmp_path / "damaged.bz2"
+        path.write_bytes(damaged)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            with pytest.raises((EOFError, RuntimeError, ValueError)):
+                extract.decompress_window(fd, 0, len(damaged))
+        finally:
+            os.close(fd)
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads RSS from Linux's /proc")
+def test_decoding_many_windows_keeps_memory_flat(tmp_path):
+    """indexed_bzip2 keeps every file object it decodes: windows must cost nothing to keep (a BytesIO of
+    each run of ~0.5 MB would add ~50 MB here)."""
+    def rss_mb() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+    # Two streams of ~0.27 MB of bz2 each (random hex compresses to about half its size).
+    data = b"".join(bz2.compress(os.urandom(250_000).hex().encode(), 9) for _ in range(2))
+    path = tmp_path / "streams.bz2"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        extract.decompress_window(fd, 0, len(data))  # allocations that stay for good are made here
+        before = rss_mb()
+        for _ in range(100):
+            assert len(extract.decompress_window(fd, 0, len(data))) == 1_000_000
+        grown = rss_mb() - before
+    finally:
+        os.close(fd)
+    assert grown < 15, f"RSS grew by {grown:.0f} MB over 100 windows of {len(data) / 1e6:.2f} MB"
+
+
 def test_a_multistream_dump_without_its_index_is_a_clear_error():
     with pytest.raises(DumpError, match="its index .* is missing; run the download stage again"):
         extract.multistream_pairs([PART_1_MULTISTREAM[1]])
