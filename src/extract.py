@@ -6,7 +6,7 @@ Usage (from the repository root):
 Reads the part's `*.bz2` files in `--dump` (in order of first page id), keeps articles (namespace 0, not a
 redirect, wikitext, not a disambiguation page, at least `extract.min_chars` characters once cleaned)
 and writes one line per article, in dump order:
-    {"id": "12", "url": "https://en.wikipedia.org/wiki?curid=12", "title": "Anarchism", "text": "..."}
+    {"id":"12","url":"https://en.wikipedia.org/wiki?curid=12","title":"Anarchism","text":"..."}
 `--stats` gets the counts: pages seen, articles kept, pages dropped per reason, MB of XML, characters.
 Prints progress (bz2 MB read, rate, ETA: src/progress.py) and one closing line, here for part 1 of
 the sample mirror:
@@ -39,6 +39,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import indexed_bzip2
+import orjson
 from isal import igzip
 from lxml import etree
 
@@ -287,6 +288,10 @@ def clean_chunk(chunk, counts: Counter | None = None) -> tuple[bytes, Counter]:
     for page_id, url, title, text, timestamp in chunk:
         try:
             cleaned, disambiguation = wikitext.clean_page(text, _revision_date(timestamp))
+            kept = not disambiguation and len(cleaned) >= _MIN_CHARS
+            # orjson writes UTF-8 JSON about 10x faster than json.dumps and encode (a tenth of the
+            # stage's time then); it refuses a lone surrogate, which counts as an error here.
+            line = orjson.dumps({"id": page_id, "url": url, "title": title, "text": cleaned}) if kept else b""
         except Exception:  # one bad page must not stop the part; it is counted
             counts["error"] += 1
             continue
@@ -298,9 +303,8 @@ def clean_chunk(chunk, counts: Counter | None = None) -> tuple[bytes, Counter]:
             continue
         counts["articles"] += 1
         counts["chars"] += len(cleaned)
-        lines.append(json.dumps({"id": page_id, "url": url, "title": title, "text": cleaned},
-                                ensure_ascii=False))
-    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b"", counts
+        lines.append(line)
+    return b"\n".join(lines) + b"\n" if lines else b"", counts
 
 
 class _FileWindow(io.RawIOBase):
