@@ -45,14 +45,14 @@ _INLINE_TAGS = ("b", "i", "u", "s", "span", "div", "small", "big", "sup", "sub",
                 "references", "math", "chem", "ce", "pre", "syntaxhighlight", "source", "tr", "td",
                 "th", "tbody", "thead", "big", "includeonly", "noinclude", "templatestyles")
 
-_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*)>" % "|".join(_PROTECTED + _DROPPED), re.IGNORECASE)
+_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*+)>" % "|".join(_PROTECTED + _DROPPED), re.IGNORECASE)
 _CLOSERS = {name: re.compile(r"</%s\s*>" % name, re.IGNORECASE) for name in _PROTECTED + _DROPPED}
-_TAG = re.compile(r"</?(?:%s)\b[^<>]*>" % "|".join(sorted(set(_INLINE_TAGS), key=len, reverse=True)),
+_TAG = re.compile(r"</?(?:%s)\b[^<>]*+>" % "|".join(sorted(set(_INLINE_TAGS), key=len, reverse=True)),
                   re.IGNORECASE)
 # A ref's body up to the first </ref>, unrolled ([^<]* runs in one C loop; each "<" is checked once)
 # rather than a lazy .*? that tests for the closer at every character: half the time, same matches.
-_REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*>[^<]*(?:<(?!/ref\s*>)[^<]*)*</ref\s*>", re.IGNORECASE)
-_REF_OPEN = re.compile(r"<ref\b([^<>]*)>", re.IGNORECASE)
+_REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*+>[^<]*+(?:<(?!/ref\s*>)[^<]*+)*+</ref\s*>", re.IGNORECASE)
+_REF_OPEN = re.compile(r"<ref\b([^<>]*+)>", re.IGNORECASE)
 _BR = re.compile(r"<br\s*/?\s*>|</br\s*>", re.IGNORECASE)
 
 # The tokens of template and link nesting; a token is coded as position * 4 + index in this tuple,
@@ -61,12 +61,12 @@ _NEST_TOKENS = ("{{", "}}", "[[", "]]")
 _OPEN_TEMPLATE, _CLOSE_TEMPLATE, _OPEN_LINK, _CLOSE_LINK = range(4)
 # Plain article links (no namespace, no nesting) are most links; re.split with one group keeps the
 # visible text and runs in C, leaving only the rest to the token scan.
-_PLAIN_LINK = re.compile(r"\[\[([^\[\]{}|:\n]+)\]\]")
-_PIPED_LINK = re.compile(r"\[\[[^\[\]{}|:\n]*\|([^\[\]{}|\n]+)\]\]")
+_PLAIN_LINK = re.compile(r"\[\[([^\[\]{}|:\n]++)\]\]")
+_PIPED_LINK = re.compile(r"\[\[[^\[\]{}|:\n]*+\|([^\[\]{}|\n]++)\]\]")
 _EXTERNAL_LINK = re.compile(
     # URL, then either "]" or spaces and a label that starts with a non-space: one way to match only,
     # so a failed match costs time linear in its length (no backtracking between the parts).
-    r"\[(?:https?:|ftp:|//|mailto:|irc:|news:|gopher:)[^\s\[\]<>\"]*(?:[ \t]+([^\[\]\s][^\[\]\n]*)?)?\]",
+    r"\[(?:https?:|ftp:|//|mailto:|irc:|news:|gopher:)[^\s\[\]<>\"]*+(?:[ \t]++([^\[\]\s][^\[\]\n]*+)?)?\]",
     re.IGNORECASE)
 # Bold and italic marks ('' ''' '''''): runs of two or more apostrophes (see _drop_quote_marks).
 _BOLD_ITALIC = re.compile("''+")
@@ -75,9 +75,9 @@ _HEADING = re.compile(r"(={1,6})[ \t]*(.+?)[ \t]*\1\s*$")
 # "Alabama () is": what a dropped template leaves; "printf()" (no space before) is left alone
 # A literal "(" first lets the regex engine skip to candidates; the lookbehind then checks the
 # parenthesis follows a space or starts a line.
-_EMPTY_PARENS = re.compile(r"\((?<!\S\()[ \t]*(?:[,;:][ \t]*)?\)")
-_OPEN_PAREN_PUNCT = re.compile(r"\([ \t]*[,;][ \t]*")
-_DOUBLE_COMMA = re.compile(r",[ \t]*,")
+_EMPTY_PARENS = re.compile(r"\((?<!\S\()[ \t]*+(?:[,;:][ \t]*+)?\)")
+_OPEN_PAREN_PUNCT = re.compile(r"\([ \t]*+[,;][ \t]*+")
+_DOUBLE_COMMA = re.compile(r",[ \t]*+,")
 _ODD_SPACES = ("\t", "\u00a0", "\u2002", "\u2003", "\u2007", "\u2009", "\u202f")
 # (stray, mended): spaces that removed templates leave before punctuation or at line ends; " ."
 # only before a space or line end, so ".NET" keeps its dot. Applied in this order, after runs of
@@ -92,7 +92,7 @@ _NEWLINE_SPACE = re.compile("\n ")
 _SPACING_RUN = re.compile(r"[ ,.;\n]*")
 # \n{3,}, spelt with a literal prefix so that the engine skips to candidates
 _BLANK_LINES = re.compile(r"\n\n\n+")
-_TRAILING_SPACE = re.compile(r"[ \t\r\f\v]+\n")
+_TRAILING_SPACE = re.compile(r"[ \t\r\f\v]++\n")
 # " \n", found from the line ends (rare) rather than from the spaces (every word)
 _SPACE_NEWLINE = re.compile(r"\n(?<= \n)")
 _INVISIBLE = ("\u200b", "\u200e", "\u200f", "\ufeff", "\u00ad")
