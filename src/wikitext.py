@@ -68,8 +68,11 @@ _EXTERNAL_LINK = re.compile(
     # so a failed match costs time linear in its length (no backtracking between the parts).
     r"\[(?:https?:|ftp:|//|mailto:|irc:|news:|gopher:)[^\s\[\]<>\"]*+(?:[ \t]++([^\[\]\s][^\[\]\n]*+)?)?\]",
     re.IGNORECASE)
-# Bold and italic marks ('' ''' '''''): runs of two or more apostrophes (see _drop_quote_marks).
-_BOLD_ITALIC = re.compile("''+")
+# Bold and italic marks ('' ''' '''''): a run of k >= 2 apostrophes becomes what dropping every
+# "'''" and then every "''" leaves of it: one apostrophe when k % 3 == 1 ("''''" is bold around an
+# apostrophe), else none. The triples go first, then the group holds that apostrophe when two are
+# left, so re.split drops the marks in C (see _drop_bold_italic), without a Python call per run.
+_BOLD_ITALIC = re.compile(r"''(?:''')*+(?:'(')|')?(?!')")
 _MAGIC_WORD = re.compile(r"__[A-Z]{2,}__")
 _HEADING = re.compile(r"(={1,6})[ \t]*(.+?)[ \t]*\1\s*$")
 # "Alabama () is": what a dropped template leaves; "printf()" (no space before) is left alone
@@ -688,10 +691,9 @@ def _extract_elements(text: str, protected: list[str]) -> str:
     return "".join(out)
 
 
-def _drop_quote_marks(run: re.Match) -> str:
-    """A run of k >= 2 apostrophes -> what dropping every "'''" and then every "''" leaves: one
-    apostrophe when k % 3 == 1 ("''''" is bold around an apostrophe), else none."""
-    return "'" if len(run.group()) % 3 == 1 else ""
+def _drop_bold_italic(text: str) -> str:
+    # re.split gives the text between runs and, for each run, its group: None or the apostrophe
+    return "".join(filter(None, _BOLD_ITALIC.split(text)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -846,7 +848,7 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     text = _BR.sub(" ", text)
     text = _TAG.sub("", text)
     text = _EXTERNAL_LINK.sub(r"\1", text)
-    text = _BOLD_ITALIC.sub(_drop_quote_marks, text)
+    text = _drop_bold_italic(text)
     text = _MAGIC_WORD.sub("", text)  # its literal prefix scans faster than a test for "__"
     lines = _drop_empty_headings(_clean_lines(text))
     text = _tidy("\n".join([line for _, line in lines])).strip()
