@@ -702,16 +702,19 @@ def _drop_bold_italic(text: str) -> str:
 # Line pass: tables, headings, lists, dropped sections
 
 
-def _clean_lines(text: str) -> list[tuple[int, str]]:
-    """Lines -> [(heading level or 0, text)]; tables and the trailing reference sections removed."""
-    lines: list[tuple[int, str]] = []
+def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Lines -> (the lines kept, [(index, level)] of the headings among them); tables and the
+    trailing reference sections removed. Headings are listed apart, as they are few and lines many."""
+    lines: list[str] = []
+    headings: list[tuple[int, int]] = []
+    after_text = False  # the last line kept is text (not a heading, not blank)
     table_depth = 0
     skip_level = 0  # inside a dropped section of this heading level
-    for raw in text.split("\n"):
-        line = raw.strip()
+    for line in map(str.strip, text.split("\n")):
         if not line:
-            if lines and lines[-1][1] and not lines[-1][0] and not table_depth and not skip_level:
-                lines.append((0, ""))
+            if after_text and not table_depth and not skip_level:
+                lines.append("")
+                after_text = False
             continue
         # Tests on the first character first: most lines are prose, list items or table rows.
         first = line[0]
@@ -733,7 +736,9 @@ def _clean_lines(text: str) -> list[tuple[int, str]]:
                 skip_level = level
                 continue
             if title:
-                lines.append((level, title))
+                headings.append((len(lines), level))
+                lines.append(title)
+                after_text = False
             continue
         if (skip_level or first == "|" or (first in "!-" and line.startswith(("! ", "----")))
                 or ("!" in line and "!!" in line[:200])):
@@ -743,8 +748,9 @@ def _clean_lines(text: str) -> list[tuple[int, str]]:
             line = line.lstrip("*#:;").lstrip(" \t").replace(" : ", ": ")
             if not line:
                 continue
-        lines.append((0, line))
-    return lines
+        lines.append(line)
+        after_text = True
+    return lines, headings
 
 
 def _tidy(text: str) -> str:
@@ -802,23 +808,29 @@ def _mend_run(run: str) -> str:
     return run
 
 
-def _drop_empty_headings(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+def _drop_empty_headings(lines: list[str], headings: list[tuple[int, int]]) -> list[str]:
     """Keep a heading only if some text follows it before the next heading of its level or above."""
-    kept: list[tuple[int, str]] = []
     # Walking up from the end: headings of a level below `open_level` have text after them before
     # a heading of their level or above. Text opens every level; a heading of level L closes L
-    # and the levels below it (deeper headings, larger L).
+    # and the levels below it (deeper headings, larger L). Any line between two headings is text,
+    # or a blank line after text (see _clean_lines).
+    dropped = []
     open_level = 0
-    for level, line in reversed(lines):
-        if level == 0:
-            if line:
-                open_level = 8
-            kept.append((level, line))
-            continue
-        if level < open_level:
-            kept.append((level, line))
+    below = len(lines)  # index of the heading below, or the end
+    for index, level in reversed(headings):
+        if below - index > 1:
+            open_level = 8
+        if level >= open_level:
+            dropped.append(index)
         open_level = min(open_level, level)
-    kept.reverse()
+        below = index
+    if not dropped:
+        return lines
+    kept, start = [], 0
+    for index in reversed(dropped):
+        kept += lines[start:index]
+        start = index + 1
+    kept += lines[start:]
     return kept
 
 
@@ -855,8 +867,7 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     text = _EXTERNAL_LINK.sub(r"\1", text)
     text = _drop_bold_italic(text)
     text = _MAGIC_WORD.sub("", text)  # its literal prefix scans faster than a test for "__"
-    lines = _drop_empty_headings(_clean_lines(text))
-    text = _tidy("\n".join([line for _, line in lines])).strip()
+    text = _tidy("\n".join(_drop_empty_headings(*_clean_lines(text)))).strip()
     if protected:
         text = _PLACEHOLDER.sub(lambda m: protected[int(m.group(1))], text)
     text = text.replace(_PIPE, "|")
