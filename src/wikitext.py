@@ -555,16 +555,31 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
     """Render templates {{...}} and internal links [[...]] innermost first, in one linear scan."""
     if "[[" in text:
         text = "".join(_PIPED_LINK.split("".join(_PLAIN_LINK.split(text))))
+    codes = _nest_tokens(text)
+    codes.append(len(text) * 4 + _OPEN_TEMPLATE)  # a sentinel: the code after the last is read
     # Each frame: (kind, pieces); kind "{" for a template, "[" for a link; frame 0 is the page.
     kinds = ["page"]
     stack: list[list[str]] = [[]]
     previous = 0  # end of the last token
-    for code in _nest_tokens(text):
+    closed = -1  # index of a closing token already handled with its opening one
+    for index in range(len(codes) - 1):
+        if index == closed:
+            continue
+        code = codes[index]
         position, kind = code >> 2, code & 3
         if position > previous:
             stack[-1].append(text[previous:position])
         previous = position + 2
         if kind == _OPEN_TEMPLATE or kind == _OPEN_LINK:
+            following = codes[index + 1]
+            if following & 3 == kind + 1:
+                # Most templates and links hold no other: rendered at once, without a frame.
+                closed, previous = index + 1, (following >> 2) + 2
+                if len(stack) <= MAX_DEPTH:
+                    body = text[position + 2:following >> 2]
+                    stack[-1].append(_render_template(body, today, marks) if kind == _OPEN_TEMPLATE
+                                     else _render_link(body))
+                continue
             kinds.append("{" if kind == _OPEN_TEMPLATE else "[")
             stack.append([])
         elif kind == _CLOSE_TEMPLATE:
