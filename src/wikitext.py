@@ -85,7 +85,9 @@ _EXTERNAL_LINK = re.compile(
 # left, so re.split drops the marks in C (see _drop_bold_italic), without a Python call per run.
 _BOLD_ITALIC = re.compile(r"''(?:''')*+(?:'(')|')?(?!')")
 _MAGIC_WORD = re.compile(r"__[A-Z]{2,}__")
-_HEADING = re.compile(r"(={1,6})[ \t]*(.+?)[ \t]*\1\s*$")
+# A heading line; its title keeps the spaces before the closing "="s (the line pass strips it):
+# greedy, it backtracks over the closing "="s alone, where a lazy title tried them at every character.
+_HEADING = re.compile(r"(={1,6})[ \t]*(.+)\1\s*$")
 # "Alabama () is": what a dropped template leaves; "printf()" (no space before) is left alone
 # A literal "(" first lets the regex engine skip to candidates; the lookbehind then checks the
 # parenthesis follows a space or starts a line.
