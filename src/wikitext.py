@@ -891,7 +891,9 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     """(plain text, whether the page is a disambiguation or set-index page); see `clean`."""
     marks: list[str] = []
     text = wikitext
-    if _MARK_OPEN in text or _MARK_CLOSE in text or _PIPE in text:
+    # count, not "in", for U+E000: its low byte is zero, so "in" cannot skip ahead with memchr as
+    # for the other two and falls back to a loop half as fast as count's.
+    if text.count(_MARK_OPEN) or _MARK_CLOSE in text or _PIPE in text:
         text = _PRIVATE.sub("", text)
     text = _remove_comments(text)
     protected: list[str] = []
