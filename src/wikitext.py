@@ -652,7 +652,7 @@ def _collapse(kinds: list[str], stack: list[list[str]]) -> None:
 
 
 def _remove_comments(text: str) -> str:
-    start = text.find(_COMMENT_OPEN)  # no "in" test first: it would scan the page once more
+    start = _find_comment(text, 0)
     if start < 0:
         return text
     out, position = [], 0
@@ -662,9 +662,21 @@ def _remove_comments(text: str) -> str:
         if end < 0:  # an unclosed comment runs to the end of the page
             return "".join(out)
         position = end + 3
-        start = text.find(_COMMENT_OPEN, position)
+        start = _find_comment(text, position)
     out.append(text[position:])
     return "".join(out)
+
+
+def _find_comment(text: str, position: int) -> int:
+    """text.find("<!--", position), found from its "!": rare in prose, and str.find skips to one
+    character with memchr. str.find("<!--") steps slowly through prose, as its skip test takes "a"
+    for "!" and "m" for "-" (same low bits): five times the time over a page."""
+    bang = text.find("!", position + 1)
+    while bang >= 0:
+        if text.startswith(_COMMENT_OPEN, bang - 1):
+            return bang - 1
+        bang = text.find("!", bang + 1)
+    return -1
 
 
 def _find_closer(text: str, name: str, position: int):
