@@ -9,6 +9,8 @@ trailing "See also / References / ..." sections, and decodes HTML entities once.
 Speed and safety: every pass is a compiled regex without nested quantifiers or a linear scan, so the
 work per page is linear in its size (no page can hang a worker). Template and link nesting is
 resolved innermost first by one token scan; nesting deeper than MediaWiki's own limit is dropped.
+A repeat that what follows it can never match is possessive (*+, ++): giving characters back could
+not help, so a failed match stops at once instead of retrying at each one.
 """
 
 from __future__ import annotations
