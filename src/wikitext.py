@@ -805,7 +805,7 @@ def _tidy(text: str) -> str:
     (the engine jumps between candidates) or one-character tests: one fast scan each.
     """
     tidied = text
-    if _PAREN_MARKS.search(tidied):
+    if _PAREN_MARKS.search(tidied):  # rare: one scan instead of one per pass
         tidied = _OPEN_PAREN_PUNCT.sub("(", _EMPTY_PARENS.sub("", tidied))
     tidied = _DOUBLE_COMMA.sub(",", tidied)
     for space in _ODD_SPACES:
@@ -823,13 +823,14 @@ def _mend_spaces(text: str, line_spaces: bool = True) -> str:
     Every pattern and every replacement is made of _SPACING_CHARS and none is empty, so a pass
     rewrites each maximal run of those characters on its own and never joins two runs. A page then
     needs the passes only on the few runs that hold a pattern: found by one regex scan, mended
-    with the passes themselves.
+    with the passes themselves. `line_spaces` is False when no line can start with a space, which
+    spares the search for "\n ".
     """
     pieces, position = [], 0
     match = _STRAY_SPACE.search(text)
     while match:
         start = match.start()
-        if text[start + 1] == "." and text[start + 2:start + 3] not in (" ", "\n"):
+        if text[start + 1] == "." and text[start + 2:start + 3] not in (" ", "\n"):  # " .NET"
             match = _STRAY_SPACE.search(text, start + 2)
             continue
         while start > position and text[start - 1] in _SPACING_CHARS:
@@ -843,7 +844,7 @@ def _mend_spaces(text: str, line_spaces: bool = True) -> str:
         pieces.append(text[position:])
         text = "".join(pieces)
     # A mended run holds no "\n " any more, and on a run without the other patterns the passes
-    # come down to this one replace (not needed where no line starts with a space: `line_spaces`).
+    # come down to this one replace.
     if line_spaces and _NEWLINE_SPACE.search(text):
         text = text.replace("\n ", "\n")
     return text
