@@ -193,6 +193,23 @@ def test_headings_without_text_are_dropped():
     assert clean(wikitext).split("\n") == ["Lead text.", "", "Life", "He lived."]
 
 
+def test_headings_keep_their_title_without_the_spaces_around_it():
+    wikitext = "==  ==\nLead text.\n== Early life  ==\nHe lived.\n===Death\t===\nHe died."
+    assert clean(wikitext).split("\n") == ["Lead text.", "Early life", "He lived.", "Death", "He died."]
+
+
+def test_bold_and_italic_marks_are_dropped_and_four_keep_an_apostrophe():
+    # '''' is bold around an apostrophe, ''''' bold italic, l'''a''' "la" with its "a" in bold
+    wikitext = "''''Marco'''' met '''''Polo''''' in l'''a''' town"
+    assert clean(wikitext) == "'Marco' met Polo in la town"
+
+
+def test_spaces_left_by_dropped_markup_are_mended_at_line_starts_too():
+    # a list item that starts with a no-break space; a line whose template left "()"; " ," from {{cn}}
+    wikitext = "Intro.\n* \u00a0Item one\n() Item two {{cn}}.\nMore {{cn}}, and more."
+    assert clean(wikitext).split("\n") == ["Intro.", "Item one", "Item two.", "More, and more."]
+
+
 def test_paragraphs_are_separated_by_one_blank_line():
     wikitext = "First paragraph.\n\n\n{{clear}}\n\nSecond paragraph.\n<math display=\"block\">x^2</math>\n\nThird."
     assert clean(wikitext) == "First paragraph.\n\nSecond paragraph.\n\nx^2\n\nThird."  # block math: own paragraph
