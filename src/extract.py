@@ -289,8 +289,8 @@ def clean_chunk(chunk, counts: Counter | None = None) -> tuple[bytes, Counter]:
         try:
             cleaned, disambiguation = wikitext.clean_page(text, _revision_date(timestamp))
             kept = not disambiguation and len(cleaned) >= _MIN_CHARS
-            # orjson writes UTF-8 JSON about 10x faster than json.dumps and encode (a tenth of the
-            # stage's time then); it refuses a lone surrogate, which counts as an error here.
+            # orjson writes UTF-8 JSON about 10x faster than json.dumps and encode (which took ~8% of
+            # the stage's time); it refuses a lone surrogate, which counts as an error here.
             line = orjson.dumps({"id": page_id, "url": url, "title": title, "text": cleaned}) if kept else b""
         except Exception:  # one bad page must not stop the part; it is counted
             counts["error"] += 1
@@ -312,7 +312,7 @@ class _FileWindow(io.RawIOBase):
 
     indexed_bzip2 (1.7.0) never lets go of a Python file object it has decoded, so what it is given
     must be small: a window holds four numbers, where a BytesIO of the run would keep its ~1 MB of bz2
-    (measured: +175 MB of RSS after 110 runs, against +0 with windows)."""
+    (measured: +175 MB of RSS after 110 runs of ~1.5 MB; with windows, as much after 330 runs as after 11)."""
 
     def __init__(self, fd: int, start: int, end: int):
         super().__init__()
