@@ -220,8 +220,7 @@ def read_index(path: Path) -> tuple[list[int], int]:
 def read_header(path: Path, size: int) -> tuple[bytes, str, int]:
     """The first stream of a multistream dump (`<mediawiki>` and siteinfo) -> (the XML up to and with the
     `<mediawiki ...>` start tag, to put before each run of pages; the siteinfo's base URL; its length)."""
-    with open(path, "rb") as f:
-        xml = decompress_streams(f.read(size))
+    xml = read_streams(path, 0, size)
     start = re.search(rb"<mediawiki\b[^>]*>", xml)
     if start is None or b"<page>" in xml:
         raise ValueError("its first bz2 stream is not a <mediawiki> header")
@@ -233,18 +232,6 @@ def read_header(path: Path, size: int) -> tuple[bytes, str, int]:
                          "its entities are never resolved: refusing the file")
     base = root.find("{*}siteinfo/{*}base")
     return xml[:start.end()], (base.text or "") if base is not None else "", len(xml)
-
-
-def decompress_streams(data: bytes) -> bytes:
-    """Every complete bz2 stream in `data`, decompressed and joined; an incomplete one is an error."""
-    out = []
-    while data:
-        decompressor = bz2.BZ2Decompressor()
-        out.append(decompressor.decompress(data))
-        if not decompressor.eof:
-            raise EOFError("a bz2 stream ends before its end-of-stream marker")
-        data = decompressor.unused_data
-    return b"".join(out)
 
 
 def stream_runs(path: Path, offsets: list[int], size: int) -> list[tuple[str, list[int]]]:
@@ -350,10 +337,23 @@ def decompress_window(fd: int, start: int, end: int) -> bytes:
     less CPU than the bz2 module); anything but whole streams in them is an error."""
     with indexed_bzip2.open(_FileWindow(fd, start, end), parallelization=1) as raw:
         xml = raw.read()
-        # Bytes after the last stream end the decoding with a warning only; they are damage here.
-        if (raw.tell_compressed() + 7) // 8 != end - start:
-            raise EOFError(f"bytes {start + (raw.tell_compressed() + 7) // 8:,}-{end:,} are not bz2 streams")
+        decoded = (raw.tell_compressed() + 7) // 8  # bytes: it counts bits
+    # Bytes after the last stream end the decoding with a warning only; they are damage here.
+    if decoded != end - start:
+        raise EOFError(f"bytes {start + decoded:,}-{end:,} are not bz2 streams")
     return xml
+
+
+def read_streams(path: str | Path, start: int, end: int) -> bytes:
+    """Bytes [start, end) of a multistream dump, whole bz2 streams, decompressed (decompress_window)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size < end:
+            raise EOFError(f"the file ends at byte {size:,}, before {end:,}")
+        return decompress_window(fd, start, end)
+    finally:
+        os.close(fd)
 
 
 def clean_streams(run: tuple[str, list[int]]) -> tuple[bytes, Counter]:
@@ -363,14 +363,7 @@ def clean_streams(run: tuple[str, list[int]]) -> tuple[bytes, Counter]:
     path, bounds = run
     counts: Counter = Counter()
     try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            size = os.fstat(fd).st_size
-            if size < bounds[-1]:
-                raise EOFError(f"the file ends at byte {size:,}, before {bounds[-1]:,}")
-            xml = decompress_window(fd, bounds[0], bounds[-1])
-        finally:
-            os.close(fd)
+        xml = read_streams(path, bounds[0], bounds[-1])
         counts["xml_bytes"] = len(xml)
         counts["bz2_bytes"] = bounds[-1] - bounds[0]
         body = xml.rstrip()
@@ -418,7 +411,7 @@ def cleaned_parts(files: list[Path], min_chars: int, processes: int, counts: Cou
         size = path.stat().st_size
         try:
             prolog, base, header_bytes = read_header(path, offsets[0])
-        except (etree.XMLSyntaxError, OSError, EOFError, ValueError) as exc:
+        except (etree.XMLSyntaxError, OSError, EOFError, RuntimeError, ValueError) as exc:
             raise DumpError(f"{path}: cannot read its header stream (truncated or corrupt?): {exc}") from exc
         runs = stream_runs(path, offsets, size)
         counts["xml_bytes"] += header_bytes
