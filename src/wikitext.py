@@ -1,23 +1,29 @@
 """Wikitext -> plain text for language-model training. Pure: strings in, strings out, no I/O.
 
-`clean(wikitext)` keeps prose, headings and list items as lines, the visible text of links, and the
-words and numbers of common inline templates ({{convert}}, {{lang}}, dates, ...), so sentences keep
-no holes. It drops other templates, tables, references, files, categories, comments, tags and the
-trailing "See also / References / ..." sections, and decodes HTML entities once.
+`clean(wikitext)` gives the text a reader sees on the page MediaWiki renders, laid out as lines: a
+paragraph is one line (MediaWiki joins the lines of a paragraph), and so is each heading, list item,
+definition-list term and definition, and preformatted line; a blank line ends a paragraph or a list.
+It keeps the visible text of links and the words and numbers of inline templates ({{convert}},
+{{lang}}, IPA, transliterations, dates, ...), so sentences keep no holes. It drops other templates,
+tables, references, files, categories, comments and the trailing "References / See also / ..."
+sections, and decodes HTML entities once. benchmarks/bench_fidelity.py measures it against
+MediaWiki's parser tests.
 `is_disambiguation(wikitext)` tells disambiguation and set-index pages apart.
 
 Speed and safety: every pass is a compiled regex without nested quantifiers or a linear scan, so the
-work per page is linear in its size (no page can hang a worker). Template and link nesting is
-resolved innermost first by one token scan; nesting deeper than MediaWiki's own limit is dropped.
-A repeat that what follows it can never match is possessive (*+, ++): giving characters back could
-not help, so a failed match stops at once instead of retrying at each one.
+work per page is linear in its size (no page can hang a worker; tests/test_linear_time.py feeds it
+adversarial pages). Template and link nesting is resolved innermost first by one token scan; nesting
+deeper than MediaWiki's own limit is dropped. A repeat that what follows it can never match is
+possessive (*+, ++): giving characters back could not help, so a failed match stops at once.
 """
 
 from __future__ import annotations
 
 import functools
 import html
+import html.entities
 import re
+import urllib.parse
 from collections.abc import Callable
 
 # MediaWiki stops expanding templates at depth 40; deeper content is dropped. This also bounds the
@@ -27,7 +33,13 @@ MAX_DEPTH = 40
 # Private-use characters mark protected spans (math, nowiki, code) and escaped pipes while the
 # markup passes run; they are stripped from the input first, so they cannot collide.
 _MARK_OPEN, _MARK_CLOSE, _PIPE = "\ue000", "\ue001", "\ue002"
-_PRIVATE = re.compile("[\ue000-\ue002]")
+# A line break inside a paragraph (<br>, a poem's line ends): kept while the lines of a paragraph
+# are joined, then made a newline.
+_LINE_BREAK = "\ue003"
+# Where a comment was, until the lines made of comments alone are dropped
+_COMMENT = "\ue004"
+_COMMENT_SPACE = " \t\ue004"
+_PRIVATE = re.compile("[\ue000-\ue006]")
 _PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
 
 _COMMENT_OPEN, _COMMENT_CLOSE = "<!--", "-->"
@@ -37,15 +49,18 @@ _PROTECTED = ("nowiki", "math", "chem", "ce", "pre", "syntaxhighlight", "source"
 # Elements dropped with their content.
 _DROPPED = ("ref", "references", "gallery", "timeline", "imagemap", "graph", "mapframe", "maplink",
             "templatedata", "templatestyles", "includeonly", "score", "hiero", "inputbox",
-            "categorytree", "charinsert", "table", "indicator", "noinclude")
-# Tags removed while their text stays.
-_INLINE_TAGS = ("b", "i", "u", "s", "span", "div", "small", "big", "sup", "sub", "center", "font",
-                "blockquote", "poem", "p", "abbr", "cite", "code", "tt", "var", "em", "strong",
-                "del", "ins", "q", "mark", "kbd", "samp", "ruby", "rb", "rt", "rp", "bdi", "bdo",
-                "hr", "onlyinclude", "section", "strike", "dfn", "time", "wbr", "li", "ul", "ol",
-                "dl", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6", "caption", "nowiki", "ref",
-                "references", "math", "chem", "ce", "pre", "syntaxhighlight", "source", "tr", "td",
-                "th", "tbody", "thead", "big", "includeonly", "noinclude", "templatestyles")
+            "categorytree", "charinsert", "table", "indicator", "noinclude", "chart", "talkpage")
+# Tags removed while their text stays: inline ones, and unpaired tags of the elements above.
+_INLINE_TAGS = ("b", "i", "u", "s", "span", "small", "big", "sup", "sub", "font", "abbr", "cite",
+                "code", "tt", "var", "em", "strong", "del", "ins", "q", "mark", "kbd", "samp", "ruby",
+                "rb", "rbc", "rt", "rtc", "rp", "bdi", "bdo", "data", "time", "wbr", "strike", "dfn",
+                "onlyinclude", "section", "nowiki", "ref", "references", "math", "chem", "ce",
+                "syntaxhighlight", "source", "includeonly", "noinclude", "templatestyles",
+                "langconvert", "link", "meta", "phonos", "poem")
+# Block tags: a paragraph ends at each, so the words on either side are not glued.
+_BLOCK_TAGS = ("div", "p", "center", "blockquote", "li", "ul", "ol", "dl", "dd", "dt", "h1", "h2",
+               "h3", "h4", "h5", "h6", "hr", "caption", "tr", "td", "th", "tbody", "thead", "tfoot",
+               "pre", "figure", "figcaption", "table")
 
 
 def _alternatives(names: tuple[str, ...]) -> str:
@@ -62,11 +77,15 @@ def _alternatives(names: tuple[str, ...]) -> str:
 _ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*+)>" % _alternatives(_PROTECTED + _DROPPED), re.IGNORECASE)
 _CLOSERS = {name: re.compile(r"</%s\s*>" % name, re.IGNORECASE) for name in _PROTECTED + _DROPPED}
 _TAG = re.compile(r"</?(?:%s)\b[^<>]*+>" % _alternatives(_INLINE_TAGS), re.IGNORECASE)
+_POEM = re.compile(r"<poem\b[^<>]*+>", re.IGNORECASE)
+_POEM_CLOSE = re.compile(r"</poem\s*>", re.IGNORECASE)
+_BLOCK_TAG = re.compile(r"</?(?:%s)\b[^<>]*+>" % _alternatives(_BLOCK_TAGS), re.IGNORECASE)
 # A ref's body up to the first </ref>, unrolled ([^<]* runs in one C loop; each "<" is checked once)
 # rather than a lazy .*? that tests for the closer at every character: half the time, same matches.
 _REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*+>[^<]*+(?:<(?!/ref\s*>)[^<]*+)*+</ref\s*>", re.IGNORECASE)
 _REF_OPEN = re.compile(r"<ref\b([^<>]*+)>", re.IGNORECASE)
-_BR = re.compile(r"<br\s*/?\s*>|</br\s*>", re.IGNORECASE)
+# <br>, <br/>, <br style="clear:both">, </br>: a line break MediaWiki renders (it reads </br> as <br>)
+_BR = re.compile(r"</?br\b[^<>]*+>", re.IGNORECASE)
 
 # The tokens of template and link nesting; a token is coded as position * 4 + index in this tuple,
 # so that sorting the codes sorts the tokens by position.
@@ -74,31 +93,42 @@ _NEST_TOKENS = ("{{", "}}", "[[", "]]")
 _OPEN_TEMPLATE, _CLOSE_TEMPLATE, _OPEN_LINK, _CLOSE_LINK = range(4)
 # Plain article links (no namespace, no nesting) are most links; re.split with one group keeps the
 # visible text and runs in C, leaving only the rest to the token scan.
-_PLAIN_LINK = re.compile(r"\[\[([^\[\]{}|:\n]++)\]\]")
-_PIPED_LINK = re.compile(r"\[\[[^\[\]{}|:\n]*+\|([^\[\]{}|\n]++)\]\]")
+# (Targets with "<", ">", "%", "&" or a leading "." go the slow way, to be checked.)
+_PLAIN_LINK = re.compile(r"\[\[(?!\.)([^\[\]{}|:<>%&\n]++)\]\]")
+_PIPED_LINK = re.compile(r"\[\[(?!\.)[^\[\]{}|:<>%&\n]*+\|([^\[\]{}|\n]++)\]\]")
 _EXTERNAL_LINK = re.compile(
-    # URL, then either "]" or spaces and a label that starts with a non-space: one way to match only,
-    # so a failed match costs time linear in its length (no backtracking between the parts).
-    r"\[(?:https?:|ftp:|//|mailto:|irc:|news:|gopher:)[^\s\[\]<>\"]*+(?:[ \t]++([^\[\]\s][^\[\]\n]*+)?)?\]",
+    # URL, spaces, then the label up to the first "]" on the line, as MediaWiki reads it (the label may
+    # hold "[", "<" or quotes). The label is bounded, so a "[http" without its "]" costs at most that
+    # many characters: linear time on any page.
+    # The URL ends at "''" (italics after it). A scheme needs its "//" ("[http:/x y]" is text).
+    r"\[(?:(?:https?:|ftp:|irc:|ircs:|gopher:)?//|mailto:|news:)(?:[^\s\[\]<>\"']|'(?!'))*+[ \t]*+"
+    r"([^\]\n]{0,1000}+)\]",
     re.IGNORECASE)
-# Bold and italic marks ('' ''' '''''): a run of k >= 2 apostrophes becomes what dropping every
-# "'''" and then every "''" leaves of it: one apostrophe when k % 3 == 1 ("''''" is bold around an
-# apostrophe), else none. The triples go first, then the group holds that apostrophe when two are
-# left, so re.split drops the marks in C (see _drop_bold_italic), without a Python call per run.
-_BOLD_ITALIC = re.compile(r"''(?:''')*+(?:'(')|')?(?!')")
-_MAGIC_WORD = re.compile(r"__[A-Z]{2,}__")
-# A heading line; its title keeps the spaces before the closing "="s (the line pass strips it):
-# greedy, it backtracks over the closing "="s alone, where a lazy title tried them at every character.
-_HEADING = re.compile(r"(={1,6})[ \t]*(.+)\1\s*$")
+# A template parameter ({{{1}}}, {{{name|default}}}): outside a template it shows its default.
+_TEMPLATE_ARGUMENT = re.compile(r"\{\{\{[^{}|]*+(?:\|([^{}]*+))?\}\}\}")
+# Runs of two or more apostrophes: bold and italic marks, balanced line by line (_drop_bold_italic).
+_QUOTE_RUNS = re.compile(r"(''+)")  # not '{2,}: a literal "''" first lets the engine skip ahead, 10x faster
+# An entity with its semicolon ("&amp;", "&#160;", "&#x2013;"): MediaWiki decodes no other.
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,12}|#[xX][0-9A-Fa-f]{1,12});")
+# Behaviour switches (MediaWiki's double-underscore magic words), any case; "__DISAMBIG__" marks a
+# disambiguation page. Other words between "__" ("__init__", "__proto__") are text.
+_MAGIC_WORD = re.compile(
+    r"__(NOTOC|FORCETOC|TOC|NOEDITSECTION|NEWSECTIONLINK|NONEWSECTIONLINK|NOGALLERY|HIDDENCAT|INDEX"
+    r"|NOINDEX|EXPECTUNUSEDCATEGORY|EXPECTUNUSEDTEMPLATE|NOCONTENTCONVERT|NOCC|NOTITLECONVERT|NOTC"
+    r"|STATICREDIRECT|DISAMBIG|NOGLOBAL|ARCHIVEDTALK|NOTALK|EXPECTED_UNCONNECTED_PAGE|START|END)__",
+    re.IGNORECASE)
 # "Alabama () is": what a dropped template leaves; "printf()" (no space before) is left alone
 # A literal "(" first lets the regex engine skip to candidates; the lookbehind then checks the
 # parenthesis follows a space or starts a line.
+# "(e.g.,)", "(see)": a parenthesis whose examples or citation were removed, but for its introducer
+_INTRODUCER = r"(?:e\.g|i\.e|cf|see|see also|for example|including|citation)\b[.,:;]*+[ \t]*+\)"
+_EMPTY_INTRODUCTION = re.compile(r"[ \t]*+\(%s" % _INTRODUCER, re.IGNORECASE)
 _EMPTY_PARENS = re.compile(r"\((?<!\S\()[ \t]*+(?:[,;:][ \t]*+)?\)")
 _OPEN_PAREN_PUNCT = re.compile(r"\([ \t]*+[,;][ \t]*+")
 # "(" and then what either pattern above would match: one scan tells whether they have anything to
 # do, and on most pages they have not. (Both alternatives after one literal "(", so that the engine
 # still skips from "(" to "(".)
-_PAREN_MARKS = re.compile(r"\((?:(?<!\S\()[ \t]*+(?:[,;:][ \t]*+)?\)|[ \t]*+[,;])")
+_PAREN_MARKS = re.compile(r"\((?:(?<!\S\()[ \t]*+(?:[,;:][ \t]*+)?\)|[ \t]*+[,;]|%s)" % _INTRODUCER)
 _DOUBLE_COMMA = re.compile(r",[ \t]*+,")
 _ODD_SPACES = ("\t", "\u00a0", "\u2002", "\u2003", "\u2007", "\u2009", "\u202f")
 # (stray, mended): spaces that removed templates leave before punctuation or at line ends; " ."
@@ -116,20 +146,36 @@ _NEWLINE_SPACE = re.compile("\n ")
 _SPACING_RUN = re.compile(r"[ ,.;\n]*")
 # \n{3,}, spelt with a literal prefix so that the engine skips to candidates
 _BLANK_LINES = re.compile(r"\n\n\n+")
-_TRAILING_SPACE = re.compile(r"[ \t\r\f\v]++\n")
+# (From a run's first character only: a run not followed by "\n" is then passed over once.)
+_TRAILING_SPACE = re.compile(r"(?<![ \t\r\f\v])[ \t\r\f\v]++\n")
 # " \n", found from the line ends (rare) rather than from the spaces (every word)
 _SPACE_NEWLINE = re.compile(r"\n(?<= \n)")
 _INVISIBLE = ("\u200b", "\u200e", "\u200f", "\ufeff", "\u00ad")
 
-# Sections that hold links and citations, not prose; dropped with their subsections.
-DROPPED_SECTIONS = frozenset((
-    "see also", "references", "external links", "further reading", "notes", "bibliography",
-    "sources", "footnotes", "citations", "works cited", "notes and references",
-    "references and notes", "gallery", "links", "external link", "reference",
-    "sources and further reading", "further information", "notes and citations",
-    "explanatory notes", "cited sources", "general references", "specific references",
-    "related pages", "selected bibliography", "references and further reading",
+# A definition list line (";term: definition", "*;term"); group 1 is its list marks. The colon that
+# ends its term is marked while the markup that may hold colons is still there (_mark_definitions).
+# (A "\n" first lets the engine skip from line to line; the page's first line is read with one too.)
+_DEFINITION_LINE = re.compile(r"\n([*#:;]*;[*#:;]*)[^\n]*")
+_DEFINITION_STOPS = re.compile(r"[:\[\]{}<]")
+_DEFINITION = "\ue005"
+# Marks the lines that start with a space in the source, before templates and links are rendered:
+# those are preformatted (each a line of its own), not lines that rendering left starting with one.
+_PRE = "\ue006"
+
+# Sections that hold citations and links, not prose; dropped with their subsections. A heading is
+# one when all its words are section words and one of them a citation word ("Works cited", "Notes
+# and sources", "Primary sources", "References and further reading").
+_CITATION_WORDS = frozenset((
+    "references", "reference", "notes", "note", "footnotes", "endnotes", "sources", "source",
+    "bibliography", "bibliographies", "citations", "cited", "further", "links", "link", "see",
+    "gallery", "related", "refs",
 ))
+_SECTION_WORDS = _CITATION_WORDS | frozenset((
+    "also", "external", "reading", "and", "&", "primary", "secondary", "tertiary", "general",
+    "specific", "selected", "explanatory", "other", "additional", "online", "print", "works",
+    "related", "pages", "information", "cited", "select", "web", "inline", "list", "of", "the",
+))
+_SECTION_SPLIT = re.compile(r"[\s,/]+")
 
 # Templates that mark disambiguation and set-index pages (lower case; names ending in
 # "disambiguation" or starting with "set index" count too).
@@ -147,6 +193,9 @@ _INTERWIKI = frozenset(("wikt", "wiktionary", "w", "wikipedia", "s", "wikisource
                         "n", "wikinews", "b", "wikibooks", "v", "wikiversity", "c", "commons", "d",
                         "wikidata", "m", "meta", "mw", "species", "voy", "wikivoyage", "doi",
                         "rfc", "hdl", "arxiv", "oeis", "iso", "wp"))
+# What no page title holds (MediaWiki's Title rules): these characters, a %-escape, a relative path
+_INVALID_TITLE = re.compile(r"[<>\[\]{}|\x00-\x1f\x7f]|%[0-9A-Fa-f]{2}|&[A-Za-z0-9#]+;|^\.\.?(?:/|$)|/\.\.?(?:/|$)|^:|~~~")
+_URL_START = re.compile(r"(?:https?:|ftp:|irc:|ircs:|news:|mailto:|gopher:)?//|mailto:|news:", re.IGNORECASE)
 _LANGUAGE_PREFIX = re.compile(r"[a-z]{2,3}(?:-[a-z]{1,8}){0,2}$|simple$")
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -164,7 +213,7 @@ def _split_args(parts: list[str]) -> tuple[list[str], dict[str, str]]:
         key, eq, value = part.partition("=")
         if eq and key.strip() and "\n" not in key and "<" not in key and len(key) < 40:
             key = key.strip().lower()
-            if key.isdigit():
+            if key.isascii() and key.isdigit():
                 index = int(key) - 1
                 while len(positional) <= index < 20:
                     positional.append("")
@@ -179,7 +228,7 @@ def _split_args(parts: list[str]) -> tuple[list[str], dict[str, str]]:
 
 def _int(text: str) -> int | None:
     text = text.strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
 
 
 def _format_date(pos: list[str], named: dict[str, str]) -> str:
@@ -231,12 +280,14 @@ def _render_convert(pos: list[str], named: dict[str, str]) -> str:
 def _with_commas(number: str) -> str:
     """"52419" -> "52,419", as {{convert}} shows it; anything else unchanged."""
     whole, dot, fraction = number.partition(".")
-    if len(whole) < 4 or not whole.isdigit() or (dot and not fraction.isdigit()):
+    if not 4 <= len(whole) < 40 or not whole.isascii() or not whole.isdigit() or (
+            dot and not fraction.isdigit()):
         return number
     return f"{int(whole):,}{dot}{fraction}"
 
 
-_NUMBER = re.compile(r"[-+−]?[\d,]*\.?\d+(?:e\d+)?")
+# (Possessive, and a digit checked behind rather than matched twice: linear on a long run of digits.)
+_NUMBER = re.compile(r"[-+−]?(?:[\d,]*+\.\d++|[\d,]++(?<=\d))(?:e\d++)?")
 _UNITS = {"km2": "km²", "m2": "m²", "sqmi": "sq mi", "mi2": "sq mi", "sqft": "sq ft", "ft2": "sq ft",
           "C": "°C", "F": "°F", "K": "K", "e6acre": "million acres", "e3acre": "thousand acres",
           "e6km2": "million km²", "e6sqmi": "million sq mi", "km/h": "km/h", "kph": "km/h",
@@ -339,7 +390,7 @@ def _render_rail_gauge(pos: list[str], named: dict[str, str]) -> str:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*mm", gauge)
     if match:
         return f"{match.group(1)} mm"
-    match = re.fullmatch(r"(\d+)\s*ft\s*(\d+(?:\.\d+)?)?\s*(?:in)?", gauge)
+    match = re.fullmatch(r"(\d++)\s*+ft\s*+(\d+(?:\.\d+)?)?\s*+(?:in)?", gauge)
     if match:
         return f"{match.group(1)} ft" + (f" {match.group(2)} in" if match.group(2) else "")
     return gauge
@@ -396,14 +447,60 @@ def _render_coord(pos, named):
 def _render_patent(prefix):
     def render(pos, named):
         number = pos[0] if pos else ""
-        return f"{prefix} {int(number):,}" if number.isdigit() else (f"{prefix} {number}" if number else "")
+        if number.isascii() and number.isdigit() and len(number) < 40:
+            return f"{prefix} {int(number):,}"
+        return f"{prefix} {number}" if number else ""
     return render
+
+
+def _render_ipa(pos: list[str], named: dict[str, str]) -> str:
+    """{{IPA|/ˈæ/}} -> "/ˈæ/"; {{IPA|fr|bɔ̃.ʒuʁ}} (a language code first) -> "[bɔ̃.ʒuʁ]"."""
+    if len(pos) > 1 and _LANGUAGE_CODE.fullmatch(pos[0]):
+        return f"[{pos[1]}]" if pos[1] and pos[1][0] not in "/[" else pos[1]
+    return pos[0] if pos else ""
+
+
+def _render_ipa_bracketed(pos: list[str], named: dict[str, str]) -> str:
+    return f"[{pos[0]}]" if pos else ""
+
+
+def _render_minor_planet(pos: list[str], named: dict[str, str]) -> str:
+    """{{mp|2004 MN|4}} -> "2004 MN4" (the digits are a subscript); {{mpl|(433) Eros}} -> "(433) Eros"."""
+    if len(pos) > 1 and pos[1].isdigit():
+        return pos[0] + pos[1] + (f" {pos[2]}" if len(pos) > 2 and pos[2] else "")
+    return " ".join(p for p in pos[:2] if p)
+
+
+def _named_values(*keys: str) -> Callable:
+    """{{zh|t=臺灣|p=Táiwān}} -> "臺灣; Táiwān": the values of `keys` present, in that order."""
+    return lambda pos, named: "; ".join(named[key] for key in keys if named.get(key))
+
+
+# Families of templates whose words belong to the sentence, by how their names start: {{lang-fr|...}},
+# {{IPA-de|...}}, {{IPAc-en|...}}, {{transl|...}}, {{Script/Arabic|...}}, {{abbrlink|...}},
+# {{Nihongo foot|...}}, {{mpl-|...}}, {{sclass|...}}. A name in _RENDERERS is looked up there first.
+_FAMILIES = (
+    ("lang-", _first), ("ipac-", _render_ipac),
+    ("ipa-", _render_ipa_bracketed), ("ipa ", _render_ipa_bracketed),
+    ("transl", _last), ("script/", _first), ("abbr", _first), ("nihongo", _render_nihongo),
+    ("mpl", _render_minor_planet), ("sclass", lambda pos, named: f"{pos[0]}-class {' '.join(pos[1:2])}"
+                                    .strip() if pos else ""),
+    ("nowrap", _first), ("nobr", _first), ("small caps", _first), ("smallcaps", _first),
+)
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:-[a-zA-Z0-9]{2,8})*")
 
 
 _RENDERERS = {
     "convert": _render_convert, "cvt": _render_convert, "convinfobox": _render_convert,
     "lang": _second, "langx": _second, "script": _second, "transl": _last, "transliteration": _last,
-    "native name": _second, "native phrase": _second, "ipa": _first, "ipa-all": _first,
+    "native name": _second, "native phrase": _second, "ipa": _render_ipa, "ipa-all": _first,
+    "ipa link": _first, "ipalink": _first, "ipa symbol": _first, "ipablink": _render_ipa_bracketed,
+    "ipaslink": lambda pos, named: f"/{pos[0]}/" if pos else "", "mp": _render_minor_planet,
+    "lbb": lambda pos, named: f"{pos[0]}-class lifeboat" if pos else "",
+    "lbc": lambda pos, named: f"{pos[0]}-class lifeboat" if pos else "",
+    "zh": _named_values("t", "s", "c", "p", "w", "j", "l"), "zho": _named_values("t", "s", "c", "p"),
+    "chinese": _named_values("t", "s", "c", "p", "w", "j", "l"),
+    "korean": _named_values("hangul", "hanja", "rr", "mr"),
     "ipac-en": _render_ipac, "ipac-ar": _render_ipac, "ipac-de": _render_ipac, "audio": _second,
     "respell": lambda pos, named: "-".join(p for p in pos if p),
     "nihongo": _render_nihongo, "nihongo2": _first, "nihongo3": _first,
@@ -519,13 +616,8 @@ def _template_kind(raw_name: str) -> tuple[str, bool, Callable | None, bool]:
     if renderer is None:
         if name in _DATED_RENDERERS:
             return name, disambiguation, _DATED_RENDERERS[name], True
-        if name.startswith("lang-"):
-            renderer = _first
-        elif name.startswith(("ipa-", "ipa ")):
-            renderer = lambda pos, named: f"[{pos[0]}]" if pos else ""
-        elif name.startswith("ipac-"):
-            renderer = _render_ipac
-        elif name in _SHIP_PREFIXES:
+        renderer = next((render for prefix, render in _FAMILIES if name.startswith(prefix)), None)
+        if renderer is None and name in _SHIP_PREFIXES:
             renderer = lambda pos, named: f"{name.upper()} {pos[0]}" + (
                 f" ({pos[1]})" if len(pos) > 1 and pos[1] else "") if pos else ""
     return name, disambiguation, renderer, False
@@ -546,7 +638,10 @@ def _render_parser_function(body: str) -> str:
 
 
 def _render_link(body: str) -> str:
-    """One internal link's wikitext -> its visible text; files, categories, interlanguage -> ""."""
+    """One internal link's wikitext -> its visible text; files, categories, interlanguage -> "".
+
+    A link MediaWiki cannot make (a target with < > [ ] { } |, an entity or a %-escape left once
+    decoded, a relative path, a label left empty for the save-time pipe trick) shows as written."""
     target, pipe, label = body.partition("|")
     target = target.strip()
     colon_first = target.startswith(":")
@@ -560,14 +655,18 @@ def _render_link(body: str) -> str:
         if (not colon_first and namespace not in _INTERWIKI and not rest.startswith(" ")
                 and _LANGUAGE_PREFIX.match(namespace)):
             return ""  # interlanguage link: [[de:Anarchismus]]
-        if namespace in _INTERWIKI and not pipe:
-            return rest.strip()
-    if pipe:
-        if label.strip():
-            return label
-        # pipe trick: [[Boston, Massachusetts|]] -> "Boston"; [[Pipe (computing)|]] -> "Pipe"
-        return re.sub(r"\s*\([^()]*\)$", "", target.partition(":")[2] or target).split(",")[0]
-    return target
+    if target[:1] == "/" or colon and _URL_START.match(target):
+        if _URL_START.match(target):  # "[[http://x y]]": "[" and an external link and "]"
+            return f"[[{body}]]"
+    if "&" in target:
+        target = _ENTITY.sub(lambda match: _decode_entity(match.group()), target)
+    if "%" in target:
+        target = urllib.parse.unquote(target)
+    title = target.partition("#")[0]  # a section's name may hold what a title may not
+    if (not target or _INVALID_TITLE.search(title) or _MARK_OPEN in title
+            or (pipe and not label.strip())):
+        return f"[[{body}]]"
+    return label if pipe else target
 
 
 def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
@@ -579,6 +678,7 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
     # Each frame: (kind, pieces); kind "{" for a template, "[" for a link; frame 0 is the page.
     kinds = ["page"]
     stack: list[list[str]] = [[]]
+    templates = 0  # open template frames
     previous = 0  # end of the last token
     closed = -1  # index of a closing token already handled with its opening one
     for index in range(len(codes) - 1):
@@ -601,12 +701,13 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
                 continue
             kinds.append("{" if kind == _OPEN_TEMPLATE else "[")
             stack.append([])
+            templates += kind == _OPEN_TEMPLATE
         elif kind == _CLOSE_TEMPLATE:
-            if kinds[-1] == "{" or "{" in kinds:
-                # unclosed links inside the template: their text stays, as literal text
-                while kinds[-1] != "{":
-                    _collapse(kinds, stack)
+            if templates:
+                if kinds[-1] != "{":  # unclosed links inside the template: their text stays
+                    _collapse_links(kinds, stack)
                 kinds.pop()
+                templates -= 1
                 body = "".join(stack.pop())
                 stack[-1].append(_render_template(body, today, marks) if len(stack) <= MAX_DEPTH else "")
             else:
@@ -634,7 +735,15 @@ def _nest_tokens(text: str) -> list[int]:
         char = token[0]
         position = text.find(char)
         while position >= 0:
-            if text.startswith(token, position):
+            if kind == _CLOSE_LINK and text.startswith("]]]", position):
+                # An odd run of "]" closes something single first: "[[File:a.jpg|see [http://x y]]]"
+                # ends the external link, then the file. So its first "]" is text, then pairs.
+                end = position + 3
+                while text.startswith("]", end):
+                    end += 1
+                codes += range(position * 4 + kind + 4 * ((end - position) % 2), (end - 1) * 4, 8)
+                position = text.find(char, end)
+            elif text.startswith(token, position):
                 codes.append(position * 4 + kind)
                 position = text.find(char, position + 2)  # "{{{" holds one token, as in a regex scan
             else:
@@ -643,10 +752,12 @@ def _nest_tokens(text: str) -> list[int]:
     return codes
 
 
-def _collapse(kinds: list[str], stack: list[list[str]]) -> None:
-    kinds.pop()
-    pieces = stack.pop()
-    stack[-1].extend(pieces)
+def _collapse_links(kinds: list[str], stack: list[list[str]]) -> None:
+    """Fold the unclosed link frames above the innermost template frame into it, all at once."""
+    top = len(kinds) - 1 - kinds[::-1].index("{")
+    for pieces in stack[top + 1:]:
+        stack[top].extend(pieces)
+    del kinds[top + 1:], stack[top + 1:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -654,17 +765,43 @@ def _collapse(kinds: list[str], stack: list[list[str]]) -> None:
 
 
 def _remove_comments(text: str) -> str:
+    """Drop comments; a line that holds nothing but comments goes with its line end, as in MediaWiki
+    (so the lines around it stay one paragraph)."""
     start = _find_comment(text, 0)
     if start < 0:
         return text
     out, position = [], 0
     while start >= 0:
-        out.append(text[position:start])
+        out += (text[position:start], _COMMENT)
         end = text.find(_COMMENT_CLOSE, start + 4)
         if end < 0:  # an unclosed comment runs to the end of the page
-            return "".join(out)
+            position = len(text)
+            break
         position = end + 3
         start = _find_comment(text, position)
+    out.append(text[position:])
+    return _drop_comment_lines("".join(out))
+
+
+def _drop_comment_lines(text: str) -> str:
+    """Drop the comment marks, and the lines that hold nothing else but spaces with their line end.
+    Found from the marks (few) rather than by a scan of every line."""
+    out, position = [], 0
+    mark = text.find(_COMMENT)
+    while mark >= 0:
+        start = mark
+        while start > position and text[start - 1] in _COMMENT_SPACE:
+            start -= 1
+        end = mark + 1
+        while end < len(text) and text[end] in _COMMENT_SPACE:
+            end += 1
+        out.append(text[position:start])
+        if (start == 0 or text[start - 1] == "\n") and text.startswith("\n", end):
+            position = end + 1  # the whole line
+        else:
+            out.append(text[start:end].replace(_COMMENT, ""))
+            position = end
+        mark = text.find(_COMMENT, position)
     out.append(text[position:])
     return "".join(out)
 
@@ -681,14 +818,18 @@ def _find_comment(text: str, position: int) -> int:
     return -1
 
 
-def _find_closer(text: str, name: str, position: int):
-    """The match of `</name>` after `position`, or None; a plain find first (fast), then any case."""
-    lower = text.find("</" + name, position)
-    if lower >= 0:
-        match = _CLOSERS[name].match(text, lower)
-        if match:
-            return match
-    return _CLOSERS[name].search(text, position)
+def _find_closer(text: str, name: str, position: int, ahead: dict[str, int]):
+    """The match of `</name>` (any case) after `position`, or None.
+
+    A plain find of the lower-case closer first (fast), remembered in `ahead` while it lies ahead;
+    the regex then searches up to it only, for one in another case ("</Ref>") before it. Each
+    character is thus scanned a bounded number of times, however the closers are written."""
+    lower = ahead.get(name, -1)
+    if lower < position:
+        lower = text.find("</" + name, position)
+        lower = ahead[name] = lower if lower >= 0 else len(text)
+    return (_CLOSERS[name].search(text, position, lower + len(name) + 40)
+            or _CLOSERS[name].search(text, lower + 1))
 
 
 def _drop_refs(text: str) -> str:
@@ -698,6 +839,8 @@ def _drop_refs(text: str) -> str:
     last </ref> would make each such ref scan to the end, so those pages take the slower loop.
     """
     last_close = text.rfind("</ref")
+    while last_close >= 0 and not _CLOSERS["ref"].match(text, last_close):  # "</references>"
+        last_close = text.rfind("</ref", 0, last_close)
     for match in _REF_OPEN.finditer(text, max(last_close, 0)):
         if not match.group(1).rstrip().endswith("/"):
             return text
@@ -712,6 +855,7 @@ def _extract_elements(text: str, protected: list[str]) -> str:
         text = _drop_refs(text)
     out, position = [], 0
     unclosed: set[str] = set()  # names with no closing tag after some point: never search again
+    ahead: dict[str, int] = {}  # where the next lower-case closer of each name is
     for match in _ELEMENT_OPEN.finditer(text):
         start = match.start()
         if start < position:
@@ -719,65 +863,182 @@ def _extract_elements(text: str, protected: list[str]) -> str:
         name = match.group(1).lower()
         out.append(text[position:start])
         position = match.end()
-        if match.group(2).rstrip().endswith("/"):
-            continue  # <ref name="x" />
-        closer = None if name in unclosed else _find_closer(text, name, position)
+        if match.group(2).rstrip().endswith("/"):  # <ref name="x" />, <nowiki/>
+            if name in _PROTECTED:  # an empty span that still parts what stands either side of it
+                protected.append("")
+                out.append(f"{_MARK_OPEN}{len(protected) - 1}{_MARK_CLOSE}")
+            continue
+        closer = None if name in unclosed else _find_closer(text, name, position, ahead)
         if closer is None:
             unclosed.add(name)
             continue  # an unclosed tag: drop the tag alone
         content = text[position:closer.start()]
         position = closer.end()
         if name in _PROTECTED:
+            # a display formula or a code block stands apart, between paragraphs
             if name == "math" and "block" in match.group(2).lower():
-                content = f"\n{content.strip()}\n"
+                content = f"\n\n{content.strip()}\n\n"
             elif name in ("pre", "syntaxhighlight", "source"):
-                content = f"\n{content.strip(chr(10))}\n"
+                content = f"\n\n{content.strip(chr(10))}\n\n"
             protected.append(content)
             out.append(f"{_MARK_OPEN}{len(protected) - 1}{_MARK_CLOSE}")
     out.append(text[position:])
     return "".join(out)
 
 
+def _switch(match: re.Match, marks: list[str]) -> str:
+    """A behaviour switch shows nothing; __DISAMBIG__ marks the page."""
+    if match.group(1).upper() == "DISAMBIG":
+        marks.append("__DISAMBIG__")
+    return ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_entity(entity: str) -> str:
+    """An entity -> its character, as MediaWiki decodes it: named ones and numeric references to
+    characters XML allows; others ("&#0;", "&#xD800;", a name it does not know) stay as written."""
+    if entity[1] != "#":
+        return html.entities.html5.get(entity[1:], entity)
+    code = int(entity[3:-1], 16) if entity[2] in "xX" else int(entity[2:-1])
+    if code in (0x9, 0xA) or 0x20 <= code < 0x7F or 0x9F < code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF:
+        return chr(code)
+    return entity
+
+
+def _poem_line_breaks(text: str) -> str:
+    """Inside <poem>, each line end is a line break: the lines of a stanza are not joined."""
+    out, position = [], 0
+    for match in _POEM.finditer(text):
+        if match.start() < position:
+            continue
+        closer = _POEM_CLOSE.search(text, match.end())
+        if closer is None:
+            break  # no closer after this one: none after the later ones either
+        out += (text[position:match.start()], "\n\n",
+                text[match.end():closer.start()].strip("\n").replace("\n", _LINE_BREAK), "\n\n")
+        position = closer.end()
+    out.append(text[position:])
+    return "".join(out)
+
+
 def _drop_bold_italic(text: str) -> str:
-    # re.split gives the text between runs and, for each run, its group: None or the apostrophe
-    return "".join(filter(None, _BOLD_ITALIC.split(text)))
+    """Drop the bold and italic marks, keeping the apostrophes MediaWiki shows (its doQuotes).
+
+    Per line: a run of 4 is an apostrophe then bold, a run of more than 5 is apostrophes then bold
+    italics. A line with an odd number of both bold and italic marks reads one bold mark as an
+    apostrophe then italics: the first one after a one-letter word, else after a longer word, else
+    after a space ("''[[Rashomon]]'''s" -> "Rashomon's").
+    """
+    parts = _QUOTE_RUNS.split(text)  # text, run, text, run, ..., text
+    if len(parts) == 1:
+        return text
+    out = parts[:]
+    out[1::2] = [_VISIBLE_QUOTES.get(run) or "'" * (len(run) - 5) for run in parts[1::2]]
+    italics = bold = 0
+    bold_runs: list[int] = []  # this line's bold marks, by their index in `parts`
+    for index in range(1, len(parts), 2):
+        if "\n" in parts[index - 1]:  # a new line: balance the last one
+            if italics & bold & 1:
+                _bold_to_apostrophe(parts, out, bold_runs)
+            italics = bold = 0
+            bold_runs = []
+        length = len(parts[index])
+        if length == 2:
+            italics += 1
+        elif length < 5:
+            bold += 1
+            bold_runs.append(index)
+        else:
+            italics += 1
+            bold += 1
+    if italics & bold & 1:
+        _bold_to_apostrophe(parts, out, bold_runs)
+    return "".join(out)
+
+
+# What a run of apostrophes shows: one of four is an apostrophe then bold; one of more than five,
+# all but five (bold italics); the rest are marks.
+_VISIBLE_QUOTES = {"''": "", "'''": "", "''''": "'", "'''''": ""}
+
+
+def _bold_to_apostrophe(parts: list[str], out: list[str], bold_runs: list[int]) -> None:
+    """Read one of a line's bold marks as an apostrophe (then italics, which show nothing).
+
+    `out[index]` is the visible text of the mark `parts[index]`; the text before a mark is the line's
+    since the mark before it, with the apostrophe of a run of four."""
+    single = multi = space = None
+    for index in bold_runs:
+        before = parts[index - 1].rpartition("\n")[2] + ("'" if len(parts[index]) == 4 else "")
+        if before[-1:] == " ":
+            space = index if space is None else space
+        elif before[-2:-1] == " ":
+            single = index
+            break
+        elif multi is None:
+            multi = index
+    chosen = single if single is not None else multi if multi is not None else space
+    if chosen is not None:
+        out[chosen] += "'"
 
 
 # ---------------------------------------------------------------------------------------------
 # Line pass: tables, headings, lists, dropped sections
 
 
-def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """Lines -> (the lines kept, [(index, level)] of the headings among them); tables and the
-    trailing reference sections removed. Headings are listed apart, as they are few and lines many."""
+def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]:
+    """Lines -> (the lines kept, [(index, level)] of the headings among them, the indexes of those
+    with nothing under them in the source); tables and the trailing reference sections removed. As MediaWiki renders them, the lines of one paragraph are
+    joined into one, and each list item, heading and paragraph is a line; a blank line follows a
+    paragraph or list. Headings are listed apart, as they are few and lines many."""
     lines: list[str] = []
     headings: list[tuple[int, int]] = []
+    bare: set[int] = set()  # headings with nothing under them in the source
+    paragraph: list[str] = []  # the lines of the paragraph being read
     after_text = False  # the last line kept is text (not a heading, not blank)
     table_depth = 0
     skip_level = 0  # inside a dropped section of this heading level
-    for line in map(str.strip, text.split("\n")):
+    under = blank = False  # since the last heading: a line, and a blank line (trailing ones don't count)
+    for raw in text.split("\n"):
+        line = raw.strip()
+        pre = line[:1] == _PRE  # preformatted: it started with a space before templates were rendered
+        if pre:
+            line = line[1:].lstrip()
         if not line:
+            blank = True
+            if paragraph:
+                lines.append(" ".join(paragraph))
+                paragraph = []
             if after_text and not table_depth and not skip_level:
                 lines.append("")
                 after_text = False
             continue
         # Tests on the first character first: most lines are prose, list items or table rows.
         first = line[0]
+        under = under or blank or first != "="
         if first in ":{" and line.lstrip(":").startswith("{|"):
             table_depth += 1
+            if paragraph:
+                lines.append(" ".join(paragraph))
+                paragraph = []
             continue
         if table_depth:
             if first == "|" and line.startswith("|}"):
                 table_depth -= 1
             continue
-        heading = _HEADING.match(line) if first == "=" else None
+        heading = _heading(line) if first == "=" else None
+        if heading or first in "*#:;" or first == "-" and line.startswith("----"):
+            if paragraph:  # a heading, a list item or a rule ends the paragraph
+                lines.append(" ".join(paragraph))
+                paragraph = []
         if heading:
-            level = len(heading.group(1))
-            title = heading.group(2).strip()
+            level, title = heading
+            if headings and not under:
+                bare.add(headings[-1][0])
+            under = blank = False
             if skip_level and level > skip_level:
                 continue
             skip_level = 0
-            if title.lower().strip(" :.") in DROPPED_SECTIONS:
+            if _is_dropped_section(title):
                 skip_level = level
                 continue
             if title:
@@ -785,17 +1046,103 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]]]:
                 lines.append(title)
                 after_text = False
             continue
-        if (skip_level or first == "|" or (first in "!-" and line.startswith(("! ", "----")))
-                or ("!" in line and "!!" in line[:200])):
+        under = True
+        if skip_level:
+            continue
+        if pre:  # a line of its own
+            if paragraph:
+                lines.append(" ".join(paragraph))
+                paragraph = []
+            lines.append(line)
+            after_text = True
+            continue
+        # Table debris (rows whose table was opened by a template) never starts prose.
+        if first == "|" or first == "!":
             continue
         if first in "*#:;":
-            # the list marks and the spaces or tabs after them
-            line = line.lstrip("*#:;").lstrip(" \t").replace(" : ", ": ")
+            # the list marks and the spaces or tabs after them; a definition list's term and
+            # definition (";term: definition") are two lines
+            line = line.lstrip("*#:;").lstrip(" \t")
+            if _DEFINITION in line:
+                lines += filter(None, map(str.strip, line.split(_DEFINITION, 1)))
+            elif line:
+                lines.append(line)
+            after_text = True
+            continue
+        if first == "-" and line.startswith("----"):  # a horizontal rule, then text
+            line = line.lstrip("-").lstrip()
             if not line:
                 continue
-        lines.append(line)
+        paragraph.append(line)
         after_text = True
-    return lines, headings
+    if paragraph:
+        lines.append(" ".join(paragraph))
+    if headings and not under:
+        bare.add(headings[-1][0])
+    return lines, headings, bare
+
+
+def _mark_definitions(text: str) -> str:
+    """Mark the colon that ends the term of each definition list line (";term: definition"): the
+    first not inside a link, template or tag, nor after a URL's scheme (MediaWiki's findColonNoLinks)."""
+    if text[:1] in "*#:;":
+        text = "\n" + text
+    elif not _DEFINITION_LINE.search(text):  # one scan: 5x faster than "\n;" in text and "*;" in text ...
+        return text
+    else:
+        text = "\n" + text
+    out, position = [], 0
+    for match in _DEFINITION_LINE.finditer(text):
+        colon = _definition_colon(text, match.end(1), match.end())
+        if colon >= 0:
+            out += (text[position:colon], _DEFINITION)
+            position = colon + 1
+    out.append(text[position:])
+    return "".join(out)[1:]
+
+
+def _definition_colon(text: str, start: int, end: int) -> int:
+    depth = tags = 0  # open [[ or {{, and open tags
+    for stop in _DEFINITION_STOPS.finditer(text, start, end):
+        index = stop.start()
+        char = text[index]
+        if char == ":":
+            if not depth and not tags and not text[max(start, index - 6):index].lower().endswith(
+                    ("http", "https", "ftp", "news", "mailto", "irc", "gopher")):
+                return index
+        elif char in "[{" and text[index + 1:index + 2] == char:
+            depth += 1
+        elif char in "]}" and text[index + 1:index + 2] == char and depth:
+            depth -= 1
+        elif char == "<":
+            if text[index + 1:index + 2] == "/":
+                tags = max(tags - 1, 0)
+            elif text[index + 1:index + 2].isalpha():
+                close = text.find(">", index, end)
+                tags += close > 0 and text[close - 1] != "/"
+    return -1
+
+
+def _heading(line: str) -> tuple[int, str] | None:
+    """A stripped line -> (level, title) if it is a heading ("== Title =="), else None.
+
+    The level is the smaller count of "=" at either end, at most 6; extra "="s belong to the title.
+    Counted, not matched by a regex: one with a repeat before the title backtracks over a long
+    run of spaces at each of its characters (quadratic)."""
+    opening = len(line) - len(line.lstrip("="))
+    closing = len(line) - len(line.rstrip("="))
+    if opening == len(line) or not closing:
+        return None
+    level = min(opening, closing, 6)
+    return level, line[level:len(line) - level].strip()
+
+
+def _is_dropped_section(title: str) -> bool:
+    """Whether a heading titles a section of citations or links ("References", "Works cited",
+    "Notes and sources"): its words are all from _SECTION_WORDS, one of them a citation word."""
+    words = _SECTION_SPLIT.split(title.lower().strip(" :."))
+    return (any(word in _CITATION_WORDS for word in words)
+            and all(word in _SECTION_WORDS for word in words if word))
 
 
 def _tidy(text: str) -> str:
@@ -806,7 +1153,7 @@ def _tidy(text: str) -> str:
     """
     tidied = text
     if _PAREN_MARKS.search(tidied):  # rare: one scan instead of one per pass
-        tidied = _OPEN_PAREN_PUNCT.sub("(", _EMPTY_PARENS.sub("", tidied))
+        tidied = _OPEN_PAREN_PUNCT.sub("(", _EMPTY_PARENS.sub("", _EMPTY_INTRODUCTION.sub("", tidied)))
     tidied = _DOUBLE_COMMA.sub(",", tidied)
     for space in _ODD_SPACES:
         if space in tidied:  # one character: a fast scan
@@ -858,8 +1205,10 @@ def _mend_run(run: str) -> str:
     return run
 
 
-def _drop_empty_headings(lines: list[str], headings: list[tuple[int, int]]) -> list[str]:
-    """Keep a heading only if some text follows it before the next heading of its level or above."""
+def _drop_empty_headings(lines: list[str], headings: list[tuple[int, int]], bare: set[int]) -> list[str]:
+    """Keep a heading only if some text follows it before the next heading of its level or above,
+    or if nothing at all stood under it in the source (MediaWiki shows that one too): a heading left
+    empty by what the cleaner removed (a table, a gallery, a list of links) is dropped."""
     # Walking up from the end: headings of a level below `open_level` have text after them before
     # a heading of their level or above. Text opens every level; a heading of level L closes L
     # and the levels below it (deeper headings, larger L). Any line between two headings is text,
@@ -870,7 +1219,7 @@ def _drop_empty_headings(lines: list[str], headings: list[tuple[int, int]]) -> l
     for index, level in reversed(headings):
         if below - index > 1:
             open_level = 8
-        if level >= open_level:
+        if level >= open_level and index not in bare:
             dropped.append(index)
         open_level = min(open_level, level)
         below = index
@@ -908,24 +1257,41 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     text = wikitext
     # count, not "in", for U+E000: its low byte is zero, so "in" cannot skip ahead with memchr as
     # for the other two and falls back to a loop half as fast as count's.
-    if text.count(_MARK_OPEN) or _MARK_CLOSE in text or _PIPE in text:
+    if (text.count(_MARK_OPEN) or _MARK_CLOSE in text or _PIPE in text or _LINE_BREAK in text
+            or _COMMENT in text or "\ue005" in text or "\ue006" in text):
         text = _PRIVATE.sub("", text)
     text = _remove_comments(text)
+    for _ in range(3):  # nested parameters, innermost first
+        if "{{{" not in text:
+            break
+        text = _TEMPLATE_ARGUMENT.sub(lambda m: m.group(1) or "", text)
+    text = _mark_definitions(text)
     protected: list[str] = []
     text = _extract_elements(text, protected)
+    if "\n " in text or text[:1] == " ":
+        text = ("\n" + text if text[:1] == " " else text).replace("\n ", "\n\ue006 ")
+    if "<poem" in text or "<POEM" in text:
+        text = _poem_line_breaks(text)
     text = _resolve_nesting(text, today, marks)
+    text = _EXTERNAL_LINK.sub(r"\1", text)  # before tags go: a URL ends at a "<"
     if "<" in text:  # one character: a fast scan, and a third of the text has no tag left
-        text = _TAG.sub("", _BR.sub(" ", text))
-    text = _EXTERNAL_LINK.sub(r"\1", text)
+        text = _TAG.sub("", _BLOCK_TAG.sub("\n\n", _BR.sub(_LINE_BREAK, text)))
     text = _drop_bold_italic(text)
     if "_" in text:  # one character: a fast scan, and more than a third of pages have none
-        text = _MAGIC_WORD.sub("", text)
-    text = _tidy("\n".join(_drop_empty_headings(*_clean_lines(text)))).strip()
+        text = _MAGIC_WORD.sub(lambda match: _switch(match, marks), text)
+    text = "\n".join(_drop_empty_headings(*_clean_lines(text)))
+    if _LINE_BREAK in text:
+        text = text.replace(_LINE_BREAK + " ", "\n").replace(_LINE_BREAK, "\n")
+    text = _tidy(text).strip()
     if protected:
         text = _PLACEHOLDER.sub(lambda m: protected[int(m.group(1))], text)
     text = text.replace(_PIPE, "|")
+    if _DEFINITION in text:  # one a template moved out of its list line
+        text = text.replace(_DEFINITION, ":")
+    if _PRE in text:  # one inside a template's text
+        text = text.replace(_PRE, "")
     if "&" in text:
-        text = html.unescape(text)
+        text = _ENTITY.sub(lambda match: _decode_entity(match.group()), text)
     for invisible in _INVISIBLE:
         if invisible in text:
             text = text.replace(invisible, "")

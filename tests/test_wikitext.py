@@ -174,7 +174,8 @@ def test_comments_and_html_tags_are_dropped_text_stays():
     wikitext = ("{{bots|deny=Monkbot}} <!-- keep Monkbot  from visiting this page -->\n"
                 "Percentage of population<br /><small>({{as of|2010|lc=y}})</small> and "
                 "<span style=\"color:red\">red</span> text")
-    assert clean(wikitext) == "Percentage of population (as of 2010) and red text"
+    # <br /> is a line break, as MediaWiki renders it
+    assert clean(wikitext) == "Percentage of population\n(as of 2010) and red text"
 
 
 def test_trailing_reference_sections_are_dropped_and_prose_sections_kept():
@@ -206,8 +207,9 @@ def test_bold_and_italic_marks_are_dropped_and_four_keep_an_apostrophe():
 
 def test_spaces_left_by_dropped_markup_are_mended_at_line_starts_too():
     # a list item that starts with a no-break space; a line whose template left "()"; " ," from {{cn}}
+    # (the last two lines are one paragraph, joined as MediaWiki joins them)
     wikitext = "Intro.\n* \u00a0Item one\n() Item two {{cn}}.\nMore {{cn}}, and more."
-    assert clean(wikitext).split("\n") == ["Intro.", "Item one", "Item two.", "More, and more."]
+    assert clean(wikitext).split("\n") == ["Intro.", "Item one", "Item two. More, and more."]
 
 
 def test_paragraphs_are_separated_by_one_blank_line():
@@ -317,7 +319,7 @@ def test_coordinates_patents_and_spaced_dashes_keep_their_text():
     # Apollo 11 (infobox line as prose), Albert Einstein, American Revolutionary War (sample dump)
     assert clean("Splashdown: North Pacific Ocean<br/>{{Coord|13|19|N|169|9|W|type:event|"
                  "name=Apollo 11 splashdown}}<ref name=\"Apollo 11 Mission Report\" />") == (
-        "Splashdown: North Pacific Ocean 13°19′N 169°9′W")
+        "Splashdown: North Pacific Ocean\n13°19′N 169°9′W")
     assert clean("On 11 November 1930, {{US patent|1781541}} was awarded to Albert Einstein and Leó "
                  "Szilárd") == ("On 11 November 1930, U.S. patent 1,781,541 was awarded to Albert "
                                 "Einstein and Leó Szilárd")
@@ -333,3 +335,113 @@ def test_transliteration_and_current_year_templates():
     assert clean("For {{IAST|Śarva}} as a name of Shiva") == "For Śarva as a name of Shiva"
     assert clean("net present value in {{CURRENTYEAR}} dollars", (2016, 4, 22)) == (
         "net present value in 2016 dollars")
+
+
+# ---------------------------------------------------------------------------------------------
+# As MediaWiki renders it (cases from its parser tests and real pages)
+
+
+def test_prose_with_exclamation_marks_is_not_a_table_row():
+    # Album titles such as "This Is ...!!!" once made the whole paragraph vanish as a table row
+    wikitext = "The band's debut, ''Yeah!!! Yeah!!!'', came out in 2004.\n! header !! debris"
+    assert clean(wikitext) == "The band's debut, Yeah!!! Yeah!!!, came out in 2004."
+
+
+def test_apostrophe_after_italics_is_kept_by_quote_balancing():
+    # MediaWiki's doQuotes: an odd count of both bold and italic marks on a line reads one bold
+    # mark as an apostrophe then italics
+    assert clean("Kurosawa's ''[[Rashomon]]'''s success") == "Kurosawa's Rashomon's success"
+    assert clean("l'''amour'' fou") == "l'amour fou"
+    assert clean("''''Quoted''''") == "'Quoted'"  # four: an apostrophe, then bold
+    assert clean("'''''both''''' and ''italic''") == "both and italic"
+
+
+def test_tags_with_attributes_and_block_tags():
+    assert clean('Line one<br style="clear:both">line two') == "Line one\nline two"
+    assert clean("a <data value=\"8\">eight</data> b <ruby>漢<rtc>kan</rtc></ruby>") == "a eight b 漢kan"
+    # block tags end a paragraph: the words on either side are not glued
+    assert clean("before<div>inside</div>after") == "before\n\ninside\n\nafter"
+    assert clean("Table not started</td></tr></table>") == "Table not started"
+
+
+def test_horizontal_rule_keeps_the_text_after_it():
+    assert clean("First.\n----Second part.") == "First.\nSecond part."
+
+
+def test_template_parameters_show_their_default():
+    assert clean("a {{{1}}} b {{{name|default}}} c") == "a b default c"
+
+
+def test_external_links_with_brackets_quotes_and_tags_in_the_label():
+    assert clean("see [http://x.org/a Title [2010]] now") == "see Title [2010] now"
+    assert clean("[http://www.musee-picasso.fr/p.htm''La muerte de Casagemas'' (1901)]") == (
+        "La muerte de Casagemas (1901)")
+    assert clean("[http://example.com<b>bold</b>] y") == "bold y"
+    assert clean("[http:/example.com title]") == "[http:/example.com title]"  # no "//": text
+
+
+def test_templates_that_carry_the_words_of_the_sentence():
+    wikitext = ("It may be written {{IPA|fr|bɔ̃.ʒuʁ}}, {{Script/Arabic|سلام}}, {{transl|ar|salām}} "
+                "or {{IPAblink|ɛ}} (example: {{mpl|2004 MN|4}}); {{abbrlink|UN|United Nations}}, "
+                "{{nowrap|5 km}} and {{Lbb|Mersey}}.")
+    assert clean(wikitext) == ("It may be written [bɔ̃.ʒuʁ], سلام, salām or [ɛ] (example: 2004 MN4); "
+                               "UN, 5 km and Mersey-class lifeboat.")
+    assert clean("Taiwan ({{zh|t=臺灣|p=Táiwān}}) is") == "Taiwan (臺灣; Táiwān) is"
+
+
+def test_brackets_emptied_by_removed_citations_are_mended():
+    assert clean("Some cities (e.g.,<ref>A list.</ref>) grew.") == "Some cities grew."
+    assert clean("It spread (see {{cite web|url=x|title=y}}).") == "It spread."
+    # an odd run of "]" ends what was opened singly first: no stray "]" is left
+    # (the thumbnail is a block of its own in MediaWiki: the text around it is two paragraphs)
+    assert clean("Text.\n[[File:a.jpg|thumb|See [http://x.org the site]]]\nMore.") == "Text.\n\nMore."
+
+
+def test_lines_of_a_paragraph_are_joined_list_items_and_preformatted_lines_are_not():
+    wikitext = ("MediaWiki joins\nthese lines.\n\nNext paragraph\n* item one\n* item two\nafter the list\n"
+                " preformatted\n line")
+    assert clean(wikitext).split("\n") == ["MediaWiki joins these lines.", "", "Next paragraph",
+                                           "item one", "item two", "after the list", "preformatted",
+                                           "line"]
+    # a line that only rendering left starting with a space is not preformatted
+    assert clean("x ''it'' and\n[[Foo|  some text]]") == "x it and some text"
+    # a line of comments alone goes with its line end: the paragraph goes on
+    assert clean("asdf\n<!-- comment 1 -->\n<!-- comment 2 -->\njkl") == "asdf jkl"
+
+
+def test_definition_lists_put_term_and_definition_on_lines_of_their_own():
+    assert clean(";[[Help:FAQ]]:The least-read page") == "Help:FAQ\nThe least-read page"
+    assert clean(";one <b>two : tag <i>fun:</i>:</b>:def") == "one two : tag fun::\ndef"
+    assert clean("*;d1 :d2\n*;d3 :d4") == "d1\nd2\nd3\nd4"
+    assert clean(";news:alt.wikipedia.rox :This isn't") == "news:alt.wikipedia.rox\nThis isn't"
+
+
+def test_sections_of_citations_are_dropped_by_their_words():
+    wikitext = ("Lead.\n== Life ==\nHe lived.\n== Primary sources ==\n* A book. ISBN 0-00-000000-0\n"
+                "== Works cited ==\n* Another.\n== Selected works ==\n* Poems (1901)\n"
+                "== Notes and sources ==\n* X.")
+    assert clean(wikitext).split("\n") == ["Lead.", "Life", "He lived.", "Selected works", "Poems (1901)"]
+
+
+def test_headings_with_nothing_under_them_in_the_source_stay():
+    assert clean("==Foo bar==\n==Foo Bar==") == "Foo bar\nFoo Bar"
+    assert clean("Text.\n== Gallery of tables ==\n{|\n| a\n|}\n== Life ==\nHe lived.") == (
+        "Text.\nLife\nHe lived.")  # emptied by the cleaner: dropped
+
+
+def test_entities_are_decoded_as_mediawiki_decodes_them():
+    # only with their semicolon ("&ampamp;" is no entity), leading zeros allowed
+    assert clean("&ampamp; AT&T &not; &#x2013; JavaS&#x0000063;ript") == "&ampamp; AT&T ¬ – JavaScript"
+    assert clean("Null: &#00; and &#128;") == "Null: &#00; and &#128;"  # no such characters
+
+
+def test_links_mediawiki_cannot_make_show_as_written():
+    assert clean("[[Usually caused by a typo (oops}]]") == "[[Usually caused by a typo (oops}]]"
+    assert clean("[[7%25 Solution]] and [[Foo&#124;bar]]") == "7% Solution and [[Foo|bar]]"
+    assert clean("[[http://www.example.com Link text]]") == "[Link text]"
+    assert clean("[[wikt:foo]] and [[Foo#a&#124;b]]") == "wikt:foo and Foo#a|b"
+
+
+def test_behaviour_switches_any_case_and_disambig():
+    assert clean("foo\n__NOtOC__\nbar and __init__") == "foo\n\nbar and __init__"
+    assert is_disambiguation("'''Mercury''' may refer to:\n* [[Mercury (planet)]]\n__DISAMBIG__")
