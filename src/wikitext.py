@@ -74,7 +74,8 @@ def _alternatives(names: tuple[str, ...]) -> str:
                     for first, rests in groups.items())
 
 
-_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*+)>" % _alternatives(_PROTECTED + _DROPPED), re.IGNORECASE)
+_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*+)>" % _alternatives(_PROTECTED + _DROPPED + ("poem",)),
+                           re.IGNORECASE)
 _CLOSERS = {name: re.compile(r"</%s\s*>" % name, re.IGNORECASE) for name in _PROTECTED + _DROPPED}
 _TAG = re.compile(r"</?(?:%s)\b[^<>]*+>" % _alternatives(_INLINE_TAGS), re.IGNORECASE)
 _POEM = re.compile(r"<poem\b[^<>]*+>", re.IGNORECASE)
@@ -93,9 +94,10 @@ _NEST_TOKENS = ("{{", "}}", "[[", "]]")
 _OPEN_TEMPLATE, _CLOSE_TEMPLATE, _OPEN_LINK, _CLOSE_LINK = range(4)
 # Plain article links (no namespace, no nesting) are most links; re.split with one group keeps the
 # visible text and runs in C, leaving only the rest to the token scan.
-# (Targets with "<", ">", "%", "&" or a leading "." go the slow way, to be checked.)
-_PLAIN_LINK = re.compile(r"\[\[(?!\.)([^\[\]{}|:<>%&\n]++)\]\]")
-_PIPED_LINK = re.compile(r"\[\[(?!\.)[^\[\]{}|:<>%&\n]*+\|([^\[\]{}|\n]++)\]\]")
+# (Targets with "<", ">", "%", "&", a placeholder, or a leading "." or "/" go the slow way, to be
+# checked.)
+_PLAIN_LINK = re.compile(r"\[\[(?![./])([^\[\]{}|:<>%%&\n%s]++)\]\]" % _MARK_OPEN)
+_PIPED_LINK = re.compile(r"\[\[(?![./])[^\[\]{}|:<>%%&\n%s]*+\|([^\[\]{}|\n]++)\]\]" % _MARK_OPEN)
 _EXTERNAL_LINK = re.compile(
     # URL, spaces, then the label up to the first "]" on the line, as MediaWiki reads it (the label may
     # hold "[", "<" or quotes). The label is bounded, so a "[http" without its "]" costs at most that
@@ -156,6 +158,7 @@ _INVISIBLE = ("\u200b", "\u200e", "\u200f", "\ufeff", "\u00ad")
 # ends its term is marked while the markup that may hold colons is still there (_mark_definitions).
 # (A "\n" first lets the engine skip from line to line; the page's first line is read with one too.)
 _DEFINITION_LINE = re.compile(r"\n([*#:;]*;[*#:;]*)[^\n]*")
+_PRE_LINE = re.compile(r"\n(?= )")  # (one regex pass: faster than '"\n " in text' alone)
 _DEFINITION_STOPS = re.compile(r"[:\[\]{}<]")
 _DEFINITION = "\ue005"
 # Marks the lines that start with a space in the source, before templates and links are rendered:
@@ -673,7 +676,11 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
     """Render templates {{...}} and internal links [[...]] innermost first, in one linear scan."""
     if "[[" in text:
         text = "".join(_PIPED_LINK.split("".join(_PLAIN_LINK.split(text))))
-    codes = _nest_tokens(text)
+    codes, arguments = _nest_tokens(text)
+    if arguments:  # "{{{": a template parameter shows its default (nested ones innermost first)
+        for _ in range(3):
+            text = _TEMPLATE_ARGUMENT.sub(lambda m: m.group(1) or "", text)
+        codes = _nest_tokens(text)[0]
     codes.append(len(text) * 4 + _OPEN_TEMPLATE)  # a sentinel: the code after the last is read
     # Each frame: (kind, pieces); kind "{" for a template, "[" for a link; frame 0 is the page.
     kinds = ["page"]
@@ -723,14 +730,16 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
     return "".join(piece for pieces in stack for piece in pieces)
 
 
-def _nest_tokens(text: str) -> list[int]:
-    """The codes (position * 4 + kind) of the {{ }} [[ ]] in `text`, in order of position.
+def _nest_tokens(text: str) -> tuple[list[int], bool]:
+    """The codes (position * 4 + kind) of the {{ }} [[ ]] in `text`, in order of position, and
+    whether a "{{{" (a template parameter) is among them.
 
     The same tokens as one regex scan for the four would find, as each kind's characters differ (no
     two kinds overlap), but three times faster: str.find of one character skips ahead at memchr
     speed, where a regex without a literal prefix tries every position in turn.
     """
     codes = []
+    arguments = False
     for kind, token in enumerate(_NEST_TOKENS):
         char = token[0]
         position = text.find(char)
@@ -746,10 +755,11 @@ def _nest_tokens(text: str) -> list[int]:
             elif text.startswith(token, position):
                 codes.append(position * 4 + kind)
                 position = text.find(char, position + 2)  # "{{{" holds one token, as in a regex scan
+                arguments = arguments or position == codes[-1] // 4 + 2 and kind == _OPEN_TEMPLATE
             else:
                 position = text.find(char, position + 1)
     codes.sort()
-    return codes
+    return codes, arguments
 
 
 def _collapse_links(kinds: list[str], stack: list[list[str]]) -> None:
@@ -848,12 +858,14 @@ def _drop_refs(text: str) -> str:
 
 
 def _extract_elements(text: str, protected: list[str]) -> str:
-    """Drop ref-like elements with their content; replace math/nowiki/code by placeholders."""
+    """Drop ref-like elements with their content; replace math/nowiki/code by placeholders; mark
+    the line breaks of poems."""
     if "<" not in text:
         return text
     if "<ref" in text:
         text = _drop_refs(text)
     out, position = [], 0
+    poems = False
     unclosed: set[str] = set()  # names with no closing tag after some point: never search again
     ahead: dict[str, int] = {}  # where the next lower-case closer of each name is
     for match in _ELEMENT_OPEN.finditer(text):
@@ -861,6 +873,9 @@ def _extract_elements(text: str, protected: list[str]) -> str:
         if start < position:
             continue  # inside an element already consumed
         name = match.group(1).lower()
+        if name == "poem":  # its content is wikitext: left for the elements inside it
+            poems = True
+            continue
         out.append(text[position:start])
         position = match.end()
         if match.group(2).rstrip().endswith("/"):  # <ref name="x" />, <nowiki/>
@@ -883,7 +898,7 @@ def _extract_elements(text: str, protected: list[str]) -> str:
             protected.append(content)
             out.append(f"{_MARK_OPEN}{len(protected) - 1}{_MARK_CLOSE}")
     out.append(text[position:])
-    return "".join(out)
+    return _poem_line_breaks("".join(out)) if poems else "".join(out)
 
 
 def _switch(match: re.Match, marks: list[str]) -> str:
@@ -987,24 +1002,27 @@ def _bold_to_apostrophe(parts: list[str], out: list[str], bold_runs: list[int]) 
 
 def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]:
     """Lines -> (the lines kept, [(index, level)] of the headings among them, the indexes of those
-    with nothing under them in the source); tables and the trailing reference sections removed. As MediaWiki renders them, the lines of one paragraph are
-    joined into one, and each list item, heading and paragraph is a line; a blank line follows a
-    paragraph or list. Headings are listed apart, as they are few and lines many."""
+    with nothing under them in the source); tables and the trailing reference sections removed.
+
+    As MediaWiki renders them, the lines of one paragraph are joined into one; each list item,
+    heading, paragraph and preformatted line is a line; a blank line follows a paragraph or list.
+    Headings are listed apart, as they are few and lines many."""
     lines: list[str] = []
     headings: list[tuple[int, int]] = []
     bare: set[int] = set()  # headings with nothing under them in the source
+    heading_number = -2  # the source line number of the last heading kept
     paragraph: list[str] = []  # the lines of the paragraph being read
     after_text = False  # the last line kept is text (not a heading, not blank)
     table_depth = 0
     skip_level = 0  # inside a dropped section of this heading level
-    under = blank = False  # since the last heading: a line, and a blank line (trailing ones don't count)
-    for raw in text.split("\n"):
+    source = text.split("\n")
+    for number, raw in enumerate(source):
         line = raw.strip()
-        pre = line[:1] == _PRE  # preformatted: it started with a space before templates were rendered
-        if pre:
-            line = line[1:].lstrip()
+        if line:
+            first = line[0]
+            if first == _PRE:  # it started with a space before templates were rendered
+                line = line[1:].lstrip()
         if not line:
-            blank = True
             if paragraph:
                 lines.append(" ".join(paragraph))
                 paragraph = []
@@ -1013,8 +1031,14 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
                 after_text = False
             continue
         # Tests on the first character first: most lines are prose, list items or table rows.
-        first = line[0]
-        under = under or blank or first != "="
+        if first == _PRE:  # preformatted: a line of its own
+            if not table_depth and not skip_level:
+                if paragraph:
+                    lines.append(" ".join(paragraph))
+                    paragraph = []
+                lines.append(line)
+                after_text = True
+            continue
         if first in ":{" and line.lstrip(":").startswith("{|"):
             table_depth += 1
             if paragraph:
@@ -1032,9 +1056,9 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
                 paragraph = []
         if heading:
             level, title = heading
-            if headings and not under:
+            if heading_number == number - 1:
                 bare.add(headings[-1][0])
-            under = blank = False
+            heading_number = -2
             if skip_level and level > skip_level:
                 continue
             skip_level = 0
@@ -1042,22 +1066,13 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
                 skip_level = level
                 continue
             if title:
+                heading_number = number
                 headings.append((len(lines), level))
                 lines.append(title)
                 after_text = False
             continue
-        under = True
-        if skip_level:
-            continue
-        if pre:  # a line of its own
-            if paragraph:
-                lines.append(" ".join(paragraph))
-                paragraph = []
-            lines.append(line)
-            after_text = True
-            continue
         # Table debris (rows whose table was opened by a template) never starts prose.
-        if first == "|" or first == "!":
+        if skip_level or first == "|" or first == "!":
             continue
         if first in "*#:;":
             # the list marks and the spaces or tabs after them; a definition list's term and
@@ -1077,8 +1092,8 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
         after_text = True
     if paragraph:
         lines.append(" ".join(paragraph))
-    if headings and not under:
-        bare.add(headings[-1][0])
+    if heading_number >= 0 and not "".join(source[heading_number + 1:]).strip():
+        bare.add(headings[-1][0])  # the last heading, with blank lines at most after it
     return lines, headings, bare
 
 
@@ -1261,17 +1276,10 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
             or _COMMENT in text or "\ue005" in text or "\ue006" in text):
         text = _PRIVATE.sub("", text)
     text = _remove_comments(text)
-    for _ in range(3):  # nested parameters, innermost first
-        if "{{{" not in text:
-            break
-        text = _TEMPLATE_ARGUMENT.sub(lambda m: m.group(1) or "", text)
     text = _mark_definitions(text)
     protected: list[str] = []
     text = _extract_elements(text, protected)
-    if "\n " in text or text[:1] == " ":
-        text = ("\n" + text if text[:1] == " " else text).replace("\n ", "\n\ue006 ")
-    if "<poem" in text or "<POEM" in text:
-        text = _poem_line_breaks(text)
+    text = _PRE_LINE.sub("\n" + _PRE, "\n" + text if text[:1] == " " else text)
     text = _resolve_nesting(text, today, marks)
     text = _EXTERNAL_LINK.sub(r"\1", text)  # before tags go: a URL ends at a "<"
     if "<" in text:  # one character: a fast scan, and a third of the text has no tag left
