@@ -74,19 +74,21 @@ def _alternatives(names: tuple[str, ...]) -> str:
                     for first, rests in groups.items())
 
 
-_ELEMENT_OPEN = re.compile(r"<(%s)\b([^<>]*+)>" % _alternatives(_PROTECTED + _DROPPED + ("poem",)),
-                           re.IGNORECASE)
+# A tag's name ends at a space, "/" or ">" ("<b→>", "<s.foo>" are no tags: MediaWiki shows them).
+_ELEMENT_OPEN = re.compile(
+    r"<(%s)(?=[\s/>])([^<>]*+)>" % _alternatives(_PROTECTED + _DROPPED + ("poem",)), re.IGNORECASE)
 _CLOSERS = {name: re.compile(r"</%s\s*>" % name, re.IGNORECASE) for name in _PROTECTED + _DROPPED}
-_TAG = re.compile(r"</?(?:%s)\b[^<>]*+>" % _alternatives(_INLINE_TAGS), re.IGNORECASE)
-_POEM = re.compile(r"<poem\b[^<>]*+>", re.IGNORECASE)
+_TAG = re.compile(r"</?(?:%s)(?=[\s/>])[^<>]*+>" % _alternatives(_INLINE_TAGS), re.IGNORECASE)
+_POEM = re.compile(r"<poem(?=[\s/>])[^<>]*+>", re.IGNORECASE)
 _POEM_CLOSE = re.compile(r"</poem\s*>", re.IGNORECASE)
-_BLOCK_TAG = re.compile(r"</?(?:%s)\b[^<>]*+>" % _alternatives(_BLOCK_TAGS), re.IGNORECASE)
+_BLOCK_TAG = re.compile(r"</?(?:" + _alternatives(_BLOCK_TAGS) + r")(?=[\s/>])[^<>]*+>", re.IGNORECASE)
 # A ref's body up to the first </ref>, unrolled ([^<]* runs in one C loop; each "<" is checked once)
 # rather than a lazy .*? that tests for the closer at every character: half the time, same matches.
-_REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*+>[^<]*+(?:<(?!/ref\s*>)[^<]*+)*+</ref\s*>", re.IGNORECASE)
-_REF_OPEN = re.compile(r"<ref\b([^<>]*+)>", re.IGNORECASE)
+_REF = re.compile(r"<ref(?=[\s/>])[^<>]*/>|<ref(?=[\s/>])[^<>]*+>[^<]*+(?:<(?!/ref\s*>)[^<]*+)*+</ref\s*>",
+                  re.IGNORECASE)
+_REF_OPEN = re.compile(r"<ref(?=[\s/>])([^<>]*+)>", re.IGNORECASE)
 # <br>, <br/>, <br style="clear:both">, </br>: a line break MediaWiki renders (it reads </br> as <br>)
-_BR = re.compile(r"</?br\b[^<>]*+>", re.IGNORECASE)
+_BR = re.compile(r"</?br(?=[\s/>])[^<>]*+>", re.IGNORECASE)
 
 # The tokens of template and link nesting; a token is coded as position * 4 + index in this tuple,
 # so that sorting the codes sorts the tokens by position.
@@ -96,8 +98,8 @@ _OPEN_TEMPLATE, _CLOSE_TEMPLATE, _OPEN_LINK, _CLOSE_LINK = range(4)
 # visible text and runs in C, leaving only the rest to the token scan.
 # (Targets with "<", ">", "%", "&", a placeholder, or a leading "." or "/" go the slow way, to be
 # checked.)
-_PLAIN_LINK = re.compile(r"\[\[(?![./])([^\[\]{}|:<>%%&\n%s]++)\]\]" % _MARK_OPEN)
-_PIPED_LINK = re.compile(r"\[\[(?![./])[^\[\]{}|:<>%%&\n%s]*+\|([^\[\]{}|\n]++)\]\]" % _MARK_OPEN)
+_PLAIN_LINK = re.compile(r"\[\[(?![./])([^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]++)\]\]")
+_PIPED_LINK = re.compile(r"\[\[(?![./])[^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]*+\|([^\[\]{}|\n]++)\]\]")
 _EXTERNAL_LINK = re.compile(
     # URL, spaces, then the label up to the first "]" on the line, as MediaWiki reads it (the label may
     # hold "[", "<" or quotes). The label is bounded, so a "[http" without its "]" costs at most that
@@ -124,13 +126,13 @@ _MAGIC_WORD = re.compile(
 # parenthesis follows a space or starts a line.
 # "(e.g.,)", "(see)": a parenthesis whose examples or citation were removed, but for its introducer
 _INTRODUCER = r"(?:e\.g|i\.e|cf|see|see also|for example|including|citation)\b[.,:;]*+[ \t]*+\)"
-_EMPTY_INTRODUCTION = re.compile(r"[ \t]*+\(%s" % _INTRODUCER, re.IGNORECASE)
+_EMPTY_INTRODUCTION = re.compile(r"[ \t]*+\(" + _INTRODUCER, re.IGNORECASE)
 _EMPTY_PARENS = re.compile(r"\((?<!\S\()[ \t]*+(?:[,;:][ \t]*+)?\)")
 _OPEN_PAREN_PUNCT = re.compile(r"\([ \t]*+[,;][ \t]*+")
 # "(" and then what either pattern above would match: one scan tells whether they have anything to
 # do, and on most pages they have not. (Both alternatives after one literal "(", so that the engine
 # still skips from "(" to "(".)
-_PAREN_MARKS = re.compile(r"\((?:(?<!\S\()[ \t]*+(?:[,;:][ \t]*+)?\)|[ \t]*+[,;]|%s)" % _INTRODUCER)
+_PAREN_MARKS = re.compile(r"\((?:(?<!\S\()[ \t]*+(?:[,;:][ \t]*+)?\)|[ \t]*+[,;]|" + _INTRODUCER + ")")
 _DOUBLE_COMMA = re.compile(r",[ \t]*+,")
 _ODD_SPACES = ("\t", "\u00a0", "\u2002", "\u2003", "\u2007", "\u2009", "\u202f")
 # (stray, mended): spaces that removed templates leave before punctuation or at line ends; " ."
@@ -197,7 +199,8 @@ _INTERWIKI = frozenset(("wikt", "wiktionary", "w", "wikipedia", "s", "wikisource
                         "wikidata", "m", "meta", "mw", "species", "voy", "wikivoyage", "doi",
                         "rfc", "hdl", "arxiv", "oeis", "iso", "wp"))
 # What no page title holds (MediaWiki's Title rules): these characters, a %-escape, a relative path
-_INVALID_TITLE = re.compile(r"[<>\[\]{}|\x00-\x1f\x7f]|%[0-9A-Fa-f]{2}|&[A-Za-z0-9#]+;|^\.\.?(?:/|$)|/\.\.?(?:/|$)|^:|~~~")
+_INVALID_TITLE = re.compile(r"[<>\[\]{}|\x00-\x1f\x7f]|%[0-9A-Fa-f]{2}|&[A-Za-z0-9#]+;"
+                            r"|^\.\.?(?:/|$)|/\.\.?(?:/|$)|^:|~~~")
 _URL_START = re.compile(r"(?:https?:|ftp:|irc:|ircs:|news:|mailto:|gopher:)?//|mailto:|news:", re.IGNORECASE)
 _LANGUAGE_PREFIX = re.compile(r"[a-z]{2,3}(?:-[a-z]{1,8}){0,2}$|simple$")
 
@@ -658,9 +661,8 @@ def _render_link(body: str) -> str:
         if (not colon_first and namespace not in _INTERWIKI and not rest.startswith(" ")
                 and _LANGUAGE_PREFIX.match(namespace)):
             return ""  # interlanguage link: [[de:Anarchismus]]
-    if target[:1] == "/" or colon and _URL_START.match(target):
-        if _URL_START.match(target):  # "[[http://x y]]": "[" and an external link and "]"
-            return f"[[{body}]]"
+    if (colon or target[:1] == "/") and _URL_START.match(target):
+        return f"[[{body}]]"  # "[[http://x y]]": "[", then an external link, then "]"
     if "&" in target:
         target = _ENTITY.sub(lambda match: _decode_entity(match.group()), target)
     if "%" in target:
@@ -915,7 +917,8 @@ def _decode_entity(entity: str) -> str:
     if entity[1] != "#":
         return html.entities.html5.get(entity[1:], entity)
     code = int(entity[3:-1], 16) if entity[2] in "xX" else int(entity[2:-1])
-    if code in (0x9, 0xA) or 0x20 <= code < 0x7F or 0x9F < code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF:
+    if (code in (0x9, 0xA) or 0x20 <= code < 0x7F or 0x9F < code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF):
         return chr(code)
     return entity
 
@@ -1050,10 +1053,9 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
                 table_depth -= 1
             continue
         heading = _heading(line) if first == "=" else None
-        if heading or first in "*#:;" or first == "-" and line.startswith("----"):
-            if paragraph:  # a heading, a list item or a rule ends the paragraph
-                lines.append(" ".join(paragraph))
-                paragraph = []
+        if paragraph and (heading or first in "*#:;" or first == "-" and line.startswith("----")):
+            lines.append(" ".join(paragraph))  # a heading, a list item or a rule ends the paragraph
+            paragraph = []
         if heading:
             level, title = heading
             if heading_number == number - 1:
