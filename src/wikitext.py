@@ -102,11 +102,11 @@ _PLAIN_LINK = re.compile(r"\[\[(?![./])([^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]++)\
 _PIPED_LINK = re.compile(r"\[\[(?![./])[^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]*+\|([^\[\]{}|\n]++)\]\]")
 _EXTERNAL_LINK = re.compile(
     # URL, spaces, then the label up to the first "]" on the line, as MediaWiki reads it (the label may
-    # hold "[", "<" or quotes). The label is bounded, so a "[http" without its "]" costs at most that
-    # many characters: linear time on any page.
+    # hold "[", "<" or quotes). The label is bounded (500 characters), so a "[http" without its "]"
+    # costs at most that many: linear time on any page.
     # The URL ends at "''" (italics after it). A scheme needs its "//" ("[http:/x y]" is text).
     r"\[(?:(?:https?:|ftp:|irc:|ircs:|gopher:)?//|mailto:|news:)(?:[^\s\[\]<>\"']|'(?!'))*+[ \t]*+"
-    r"([^\]\n]{0,1000}+)\]",
+    r"([^\]\n]{0,500}+)\]",
     re.IGNORECASE)
 # A template parameter ({{{1}}}, {{{name|default}}}): outside a template it shows its default.
 _TEMPLATE_ARGUMENT = re.compile(r"\{\{\{[^{}|]*+(?:\|([^{}]*+))?\}\}\}")
@@ -126,7 +126,8 @@ _MAGIC_WORD = re.compile(
 # parenthesis follows a space or starts a line.
 # "(e.g.,)", "(see)": a parenthesis whose examples or citation were removed, but for its introducer
 _INTRODUCER = r"(?:e\.g|i\.e|cf|see|see also|for example|including|citation)\b[.,:;]*+[ \t]*+\)"
-_EMPTY_INTRODUCTION = re.compile(r"[ \t]*+\(" + _INTRODUCER, re.IGNORECASE)
+# (From a run of spaces' start only: a try inside the run fails at once.)
+_EMPTY_INTRODUCTION = re.compile(r"(?<![ \t])[ \t]*+\(" + _INTRODUCER, re.IGNORECASE)
 _EMPTY_PARENS = re.compile(r"\((?<!\S\()[ \t]*+(?:[,;:][ \t]*+)?\)")
 _OPEN_PAREN_PUNCT = re.compile(r"\([ \t]*+[,;][ \t]*+")
 # "(" and then what either pattern above would match: one scan tells whether they have anything to
@@ -766,7 +767,9 @@ def _nest_tokens(text: str) -> tuple[list[int], bool]:
 
 def _collapse_links(kinds: list[str], stack: list[list[str]]) -> None:
     """Fold the unclosed link frames above the innermost template frame into it, all at once."""
-    top = len(kinds) - 1 - kinds[::-1].index("{")
+    top = len(kinds) - 1
+    while kinds[top] != "{":  # each frame passed is folded away: linear over the page
+        top -= 1
     for pieces in stack[top + 1:]:
         stack[top].extend(pieces)
     del kinds[top + 1:], stack[top + 1:]

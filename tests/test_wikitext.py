@@ -445,3 +445,10 @@ def test_links_mediawiki_cannot_make_show_as_written():
 def test_behaviour_switches_any_case_and_disambig():
     assert clean("foo\n__NOtOC__\nbar and __init__") == "foo\n\nbar and __init__"
     assert is_disambiguation("'''Mercury''' may refer to:\n* [[Mercury (planet)]]\n__DISAMBIG__")
+
+
+def test_digits_int_cannot_read_do_not_lose_the_page():
+    # str.isdigit() accepts "²" and 5,000-digit runs; int() rejects them: the page used to be lost
+    assert clean("{{convert|²²²²|km}} and {{ordinal|²}}") == "²²²² km and ²"
+    assert clean("{{US patent|²}}, {{birth date|1990|²|1}}") == "U.S. patent ², 1990"
+    assert clean("{{convert|" + "1" * 5000 + "|km}}").endswith("111 km")
