@@ -39,7 +39,10 @@ _LINE_BREAK = "\ue003"
 # Where a comment was, until the lines made of comments alone are dropped
 _COMMENT = "\ue004"
 _COMMENT_SPACE = " \t\ue004"
-_PRIVATE = re.compile("[\ue000-\ue006]")
+# Where a block tag opened or closed ("<div>", "</blockquote>"), for the line pass (_block_line)
+_BLOCK_OPEN, _BLOCK_CLOSE = "\ue007", "\ue008"
+_BLOCK_MARKS = re.compile("([\ue007\ue008])")
+_PRIVATE = re.compile("[\ue000-\ue008]")
 _PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
 
 _COMMENT_OPEN, _COMMENT_CLOSE = "<!--", "-->"
@@ -80,8 +83,9 @@ _ELEMENT_OPEN = re.compile(
 _CLOSERS = {name: re.compile(r"</%s\s*>" % name, re.IGNORECASE) for name in _PROTECTED + _DROPPED}
 _TAG = re.compile(r"</?(?:%s)(?=[\s/>])[^<>]*+>" % _alternatives(_INLINE_TAGS), re.IGNORECASE)
 _POEM = re.compile(r"<poem(?=[\s/>])[^<>]*+>", re.IGNORECASE)
+_NOWIKI = re.compile(r"<nowiki>([^<]*+(?:<(?!/nowiki>)[^<]*+)*+)</nowiki>|<nowiki\s*/>")
 _POEM_CLOSE = re.compile(r"</poem\s*>", re.IGNORECASE)
-_BLOCK_TAG = re.compile(r"</?(?:" + _alternatives(_BLOCK_TAGS) + r")(?=[\s/>])[^<>]*+>", re.IGNORECASE)
+_BLOCK_TAG = re.compile(r"<(/?)(?:" + _alternatives(_BLOCK_TAGS) + r")(?=[\s/>])[^<>]*+>", re.IGNORECASE)
 # A ref's body up to the first </ref>, unrolled ([^<]* runs in one C loop; each "<" is checked once)
 # rather than a lazy .*? that tests for the closer at every character: half the time, same matches.
 _REF = re.compile(r"<ref(?=[\s/>])[^<>]*/>|<ref(?=[\s/>])[^<>]*+>[^<]*+(?:<(?!/ref\s*>)[^<]*+)*+</ref\s*>",
@@ -97,9 +101,9 @@ _OPEN_TEMPLATE, _CLOSE_TEMPLATE, _OPEN_LINK, _CLOSE_LINK = range(4)
 # Plain article links (no namespace, no nesting) are most links; re.split with one group keeps the
 # visible text and runs in C, leaving only the rest to the token scan.
 # (Targets with "<", ">", "%", "&", a placeholder, or a leading "." or "/" go the slow way, to be
-# checked.)
-_PLAIN_LINK = re.compile(r"\[\[(?![./])([^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]++)\]\]")
-_PIPED_LINK = re.compile(r"\[\[(?![./])[^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]*+\|([^\[\]{}|\n]++)\]\]")
+# checked; so do links right after "[" or "|", which may stand in another link's text.)
+_PLAIN_LINK = re.compile(r"(?<![\[|])\[\[(?![./])([^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]++)\]\]")
+_PIPED_LINK = re.compile(r"(?<![\[|])\[\[(?![./])[^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]*+\|([^\[\]{}|\n]++)\]\]")
 _EXTERNAL_LINK = re.compile(
     # URL, spaces, then the label up to the first "]" on the line, as MediaWiki reads it (the label may
     # hold "[", "<" or quotes). The label is bounded (500 characters), so a "[http" without its "]"
@@ -644,11 +648,12 @@ def _render_parser_function(body: str) -> str:
     return ""
 
 
-def _render_link(body: str) -> str:
+def _render_link(body: str, nested: bool = False) -> str:
     """One internal link's wikitext -> its visible text; files, categories, interlanguage -> "".
 
     A link MediaWiki cannot make (a target with < > [ ] { } |, an entity or a %-escape left once
-    decoded, a relative path, a label left empty for the save-time pipe trick) shows as written."""
+    decoded, a relative path, a label left empty for the save-time pipe trick, a link in its text:
+    `nested`) shows as written."""
     target, pipe, label = body.partition("|")
     target = target.strip()
     colon_first = target.startswith(":")
@@ -669,7 +674,7 @@ def _render_link(body: str) -> str:
     if "%" in target:
         target = urllib.parse.unquote(target)
     title = target.partition("#")[0]  # a section's name may hold what a title may not
-    if (not target or _INVALID_TITLE.search(title) or _MARK_OPEN in title
+    if (nested or not target or _INVALID_TITLE.search(title) or _MARK_OPEN in title
             or (pipe and not label.strip())):
         return f"[[{body}]]"
     return label if pipe else target
@@ -685,7 +690,8 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
             text = _TEMPLATE_ARGUMENT.sub(lambda m: m.group(1) or "", text)
         codes = _nest_tokens(text)[0]
     codes.append(len(text) * 4 + _OPEN_TEMPLATE)  # a sentinel: the code after the last is read
-    # Each frame: (kind, pieces); kind "{" for a template, "[" for a link; frame 0 is the page.
+    # Each frame: (kind, pieces); kind "{" for a template, "[" for a link ("]" once a link stood in
+    # its text); frame 0 is the page.
     kinds = ["page"]
     stack: list[list[str]] = [[]]
     templates = 0  # open template frames
@@ -706,8 +712,12 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
                 closed, previous = index + 1, (following >> 2) + 2
                 if len(stack) <= MAX_DEPTH:
                     body = text[position + 2:following >> 2]
-                    stack[-1].append(_render_template(body, today, marks) if kind == _OPEN_TEMPLATE
-                                     else _render_link(body))
+                    if kind == _OPEN_TEMPLATE:
+                        stack[-1].append(_render_template(body, today, marks))
+                    else:
+                        stack[-1].append(_render_link(body))
+                        if kinds[-1] == "[":
+                            kinds[-1] = "]"  # a link with a link in its text
                 continue
             kinds.append("{" if kind == _OPEN_TEMPLATE else "[")
             stack.append([])
@@ -722,10 +732,12 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
                 stack[-1].append(_render_template(body, today, marks) if len(stack) <= MAX_DEPTH else "")
             else:
                 stack[-1].append("}}")
-        elif kinds[-1] == "[":  # "]]" closing a link
-            kinds.pop()
+        elif kinds[-1] == "[" or kinds[-1] == "]":  # "]]" closing a link
+            nested = kinds.pop() == "]"
             body = "".join(stack.pop())
-            stack[-1].append(_render_link(body) if len(stack) <= MAX_DEPTH else "")
+            stack[-1].append(_render_link(body, nested) if len(stack) <= MAX_DEPTH else "")
+            if kinds[-1] == "[":
+                kinds[-1] = "]"
         else:
             stack[-1].append("]]")
     stack[-1].append(text[previous:])
@@ -899,11 +911,18 @@ def _extract_elements(text: str, protected: list[str]) -> str:
             if name == "math" and "block" in match.group(2).lower():
                 content = f"\n\n{content.strip()}\n\n"
             elif name in ("pre", "syntaxhighlight", "source"):
+                if name == "pre" and "</nowiki>" in content:  # <nowiki> inside <pre> shows its text
+                    end = content.rfind("</nowiki>") + 9  # (opens after the last closer stay text)
+                    content = _NOWIKI.sub(r"\1", content[:end]) + content[end:]
                 content = f"\n\n{content.strip(chr(10))}\n\n"
             protected.append(content)
             out.append(f"{_MARK_OPEN}{len(protected) - 1}{_MARK_CLOSE}")
     out.append(text[position:])
     return _poem_line_breaks("".join(out)) if poems else "".join(out)
+
+
+def _block_mark(match: re.Match) -> str:
+    return _BLOCK_CLOSE if match.group(1) else _BLOCK_OPEN
 
 
 def _switch(match: re.Match, marks: list[str]) -> str:
@@ -1021,6 +1040,8 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
     after_text = False  # the last line kept is text (not a heading, not blank)
     table_depth = 0
     skip_level = 0  # inside a dropped section of this heading level
+    blocks = _BLOCK_OPEN in text or _BLOCK_CLOSE in text  # block tags: see _block_line
+    inline = False  # the paragraph holds the text a line with block tags ended on (_block_line)
     source = text.split("\n")
     for number, raw in enumerate(source):
         line = raw.strip()
@@ -1029,6 +1050,8 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
             if first == _PRE:  # it started with a space before templates were rendered
                 line = line[1:].lstrip()
         if not line:
+            if inline:  # no paragraph break: the text goes on into a next line with block tags
+                continue
             if paragraph:
                 lines.append(" ".join(paragraph))
                 paragraph = []
@@ -1079,6 +1102,14 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
         # Table debris (rows whose table was opened by a template) never starts prose.
         if skip_level or first == "|" or first == "!":
             continue
+        if blocks and (_BLOCK_OPEN in line or _BLOCK_CLOSE in line) and first not in "*#:;":
+            inline = _block_line(line, paragraph, lines, inline)
+            after_text = True
+            continue
+        if inline:  # a line of text after one with block tags starts a paragraph
+            lines.append(" ".join(paragraph))
+            paragraph = []
+            inline = False
         if first in "*#:;":
             # the list marks and the spaces or tabs after them; a definition list's term and
             # definition (";term: definition") are two lines
@@ -1097,9 +1128,30 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
         after_text = True
     if paragraph:
         lines.append(" ".join(paragraph))
+    if blocks:
+        lines = [_BLOCK_MARKS.sub("", line) for line in lines]  # in list items and headings
     if heading_number >= 0 and not "".join(source[heading_number + 1:]).strip():
         bare.add(headings[-1][0])  # the last heading, with blank lines at most after it
     return lines, headings, bare
+
+
+def _block_line(line: str, paragraph: list[str], lines: list[str], inline: bool) -> bool:
+    """A line with block tags, laid out as MediaWiki's BlockLevelPass does: the line is no paragraph;
+    each block tag ends a run of text; the text before its first tag goes on from the text the last
+    such line ended on (`inline`, with blank lines at most between them: no paragraph was opened);
+    otherwise it ends the paragraph before it. Returns whether the line ends on text, which goes on."""
+    pieces = _BLOCK_MARKS.split(line)
+    if paragraph and not inline:
+        lines.append(" ".join(paragraph))
+        paragraph.clear()
+    for piece in pieces:
+        if piece == _BLOCK_OPEN or piece == _BLOCK_CLOSE:
+            if paragraph:
+                lines.append(" ".join(paragraph))
+                paragraph.clear()
+        elif piece.strip():
+            paragraph.append(piece.strip())
+    return bool(paragraph)
 
 
 def _mark_definitions(text: str) -> str:
@@ -1151,7 +1203,10 @@ def _heading(line: str) -> tuple[int, str] | None:
     run of spaces at each of its characters (quadratic)."""
     opening = len(line) - len(line.lstrip("="))
     closing = len(line) - len(line.rstrip("="))
-    if opening == len(line) or not closing:
+    if opening == len(line):  # "===" is a heading whose title is "=", as in MediaWiki
+        level = min((opening - 1) // 2, 6)
+        return (level, line[level:opening - level]) if level else None
+    if not closing:
         return None
     level = min(opening, closing, 6)
     return level, line[level:len(line) - level].strip()
@@ -1278,7 +1333,8 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     # count, not "in", for U+E000: its low byte is zero, so "in" cannot skip ahead with memchr as
     # for the other two and falls back to a loop half as fast as count's.
     if (text.count(_MARK_OPEN) or _MARK_CLOSE in text or _PIPE in text or _LINE_BREAK in text
-            or _COMMENT in text or "\ue005" in text or "\ue006" in text):
+            or _COMMENT in text or "\ue005" in text or "\ue006" in text or "\ue007" in text
+            or "\ue008" in text):
         text = _PRIVATE.sub("", text)
     text = _remove_comments(text)
     text = _mark_definitions(text)
@@ -1288,7 +1344,7 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     text = _resolve_nesting(text, today, marks)
     text = _EXTERNAL_LINK.sub(r"\1", text)  # before tags go: a URL ends at a "<"
     if "<" in text:  # one character: a fast scan, and a third of the text has no tag left
-        text = _TAG.sub("", _BLOCK_TAG.sub("\n\n", _BR.sub(_LINE_BREAK, text)))
+        text = _TAG.sub("", _BLOCK_TAG.sub(_block_mark, _BR.sub(_LINE_BREAK, text)))
     text = _drop_bold_italic(text)
     if "_" in text:  # one character: a fast scan, and more than a third of pages have none
         text = _MAGIC_WORD.sub(lambda match: _switch(match, marks), text)

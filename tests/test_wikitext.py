@@ -359,8 +359,11 @@ def test_apostrophe_after_italics_is_kept_by_quote_balancing():
 def test_tags_with_attributes_and_block_tags():
     assert clean('Line one<br style="clear:both">line two') == "Line one\nline two"
     assert clean("a <data value=\"8\">eight</data> b <ruby>漢<rtc>kan</rtc></ruby>") == "a eight b 漢kan"
-    # block tags end a paragraph: the words on either side are not glued
-    assert clean("before<div>inside</div>after") == "before\n\ninside\n\nafter"
+    # block tags end a run of text: the words on either side are not glued; text they leave on a
+    # line goes on over blank lines to the next tag, as MediaWiki opens no paragraph there
+    assert clean("before<div>inside</div>after") == "before\ninside\nafter"
+    assert clean("<div>Line one\n\nLine two</div>") == "Line one Line two"
+    assert clean("<div>\nPara one.\n\nPara two.\n</div>") == "Para one.\n\nPara two."
     assert clean("Table not started</td></tr></table>") == "Table not started"
 
 
