@@ -41,8 +41,12 @@ _COMMENT = "\ue004"
 _COMMENT_SPACE = " \t\ue004"
 # Where a block tag opened or closed ("<div>", "</blockquote>"), for the line pass (_block_line)
 _BLOCK_OPEN, _BLOCK_CLOSE = "\ue007", "\ue008"
+# An apostrophe of a link's target, which is its text and not bold or italic marks ("[[Lista d''e]]")
+_APOSTROPHE = "\ue009"
+# Before a link's text that starts with "*#:;" ("[[#]]"): at a line's start it is text, no list mark
+_TEXT_START = "\ue00a"
 _BLOCK_MARKS = re.compile("([\ue007\ue008])")
-_PRIVATE = re.compile("[\ue000-\ue008]")
+_PRIVATE = re.compile("[\ue000-\ue00a]")
 _PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
 
 _COMMENT_OPEN, _COMMENT_CLOSE = "<!--", "-->"
@@ -101,9 +105,12 @@ _OPEN_TEMPLATE, _CLOSE_TEMPLATE, _OPEN_LINK, _CLOSE_LINK = range(4)
 # Plain article links (no namespace, no nesting) are most links; re.split with one group keeps the
 # visible text and runs in C, leaving only the rest to the token scan.
 # (Targets with "<", ">", "%", "&", a placeholder, or a leading "." or "/" go the slow way, to be
-# checked; so do links right after "[" or "|", which may stand in another link's text.)
-_PLAIN_LINK = re.compile(r"(?<![\[|])\[\[(?![./])([^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]++)\]\]")
-_PIPED_LINK = re.compile(r"(?<![\[|])\[\[(?![./])[^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]*+\|([^\[\]{}|\n]++)\]\]")
+# checked; so do a plain link's apostrophes, and links right after "[" or "|", which may stand in
+# another link's text. The literal "[[" comes first, the look behind it after, so that the engine
+# still skips from one "[[" to the next.)
+_PLAIN_LINK = re.compile(r"\[\[(?<![\[|]\[\[)(?![./*#;])([^\[\]{}|:<>%&'\n" + _MARK_OPEN + r"]++)\]\]")
+_PIPED_LINK = re.compile(
+    r"\[\[(?<![\[|]\[\[)(?![./])[^\[\]{}|:<>%&\n" + _MARK_OPEN + r"]*+\|([^\[\]{}|\n]++)\]\]")
 _EXTERNAL_LINK = re.compile(
     # URL, spaces, then the label up to the first "]" on the line, as MediaWiki reads it (the label may
     # hold "[", "<" or quotes). The label is bounded (500 characters), so a "[http" without its "]"
@@ -197,6 +204,12 @@ _DISAMBIGUATION = frozenset((
 ))
 
 _FILE_NAMESPACES = frozenset(("file", "image", "media"))
+# The namespaces every wiki has, by their English canonical names
+_NAMESPACES = frozenset((
+    "talk", "user", "user talk", "project", "project talk", "wikipedia", "wikipedia talk", "file",
+    "file talk", "image", "mediawiki", "mediawiki talk", "template", "template talk", "help",
+    "help talk", "category", "category talk", "portal", "draft", "module", "special", "media",
+))
 _DROP_NAMESPACES = frozenset(("category",))
 # Interwiki prefixes that render as visible links (not interlanguage links, which are dropped).
 _INTERWIKI = frozenset(("wikt", "wiktionary", "w", "wikipedia", "s", "wikisource", "q", "wikiquote",
@@ -664,9 +677,11 @@ def _render_link(body: str, nested: bool = False) -> str:
         namespace = prefix.strip().lower()
         if not colon_first and (namespace in _FILE_NAMESPACES or namespace in _DROP_NAMESPACES):
             return ""
-        if (not colon_first and namespace not in _INTERWIKI and not rest.startswith(" ")
-                and _LANGUAGE_PREFIX.match(namespace)):
+        if (not colon_first and namespace not in _INTERWIKI and _LANGUAGE_PREFIX.match(namespace)
+                and (prefix.strip().islower() or not rest.startswith(" "))):  # not "[[Ice: A Novel]]"
             return ""  # interlanguage link: [[de:Anarchismus]]
+    if colon and not rest.strip() and prefix.strip().lower() in _NAMESPACES:
+        return f"[[{body}]]"  # "[[Project:]]": a namespace, no title
     if (colon or target[:1] == "/") and _URL_START.match(target):
         return f"[[{body}]]"  # "[[http://x y]]": "[", then an external link, then "]"
     if "&" in target:
@@ -677,7 +692,11 @@ def _render_link(body: str, nested: bool = False) -> str:
     if (nested or not target or _INVALID_TITLE.search(title) or _MARK_OPEN in title
             or (pipe and not label.strip())):
         return f"[[{body}]]"
-    return label if pipe else target
+    if pipe:
+        return label
+    if target[0] in "*#:;":
+        return _TEXT_START + target
+    return target.replace("'", _APOSTROPHE) if "''" in target else target
 
 
 def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
@@ -940,8 +959,8 @@ def _decode_entity(entity: str) -> str:
         return html.entities.html5.get(entity[1:], entity)
     code = int(entity[3:-1], 16) if entity[2] in "xX" else int(entity[2:-1])
     if (code in (0x9, 0xA) or 0x20 <= code < 0x7F or 0x9F < code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
-            or 0x10000 <= code <= 0x10FFFF):
-        return chr(code)
+            or 0x10000 <= code <= 0x10FFFF) and code & 0xFFFE != 0xFFFE and not 0xFDD0 <= code <= 0xFDEF:
+        return chr(code)  # (not the noncharacters U+FDD0-FDEF, U+xFFFE, U+xFFFF)
     return entity
 
 
@@ -1060,8 +1079,8 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
                 after_text = False
             continue
         # Tests on the first character first: most lines are prose, list items or table rows.
-        if first == _PRE:  # preformatted: a line of its own
-            if not table_depth and not skip_level:
+        if first == _PRE and not (blocks and (_BLOCK_OPEN in line or _BLOCK_CLOSE in line)):
+            if not table_depth and not skip_level:  # preformatted: a line of its own
                 if paragraph:
                     lines.append(" ".join(paragraph))
                     paragraph = []
@@ -1105,6 +1124,8 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
         if blocks and (_BLOCK_OPEN in line or _BLOCK_CLOSE in line) and first not in "*#:;":
             inline = _block_line(line, paragraph, lines, inline)
             after_text = True
+            if heading_number == number - 1 and not inline and not _BLOCK_MARKS.sub("", line).strip():
+                heading_number = number  # tags alone: nothing stands under the heading yet
             continue
         if inline:  # a line of text after one with block tags starts a paragraph
             lines.append(" ".join(paragraph))
@@ -1128,8 +1149,6 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
         after_text = True
     if paragraph:
         lines.append(" ".join(paragraph))
-    if blocks:
-        lines = [_BLOCK_MARKS.sub("", line) for line in lines]  # in list items and headings
     if heading_number >= 0 and not "".join(source[heading_number + 1:]).strip():
         bare.add(headings[-1][0])  # the last heading, with blank lines at most after it
     return lines, headings, bare
@@ -1334,7 +1353,7 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     # for the other two and falls back to a loop half as fast as count's.
     if (text.count(_MARK_OPEN) or _MARK_CLOSE in text or _PIPE in text or _LINE_BREAK in text
             or _COMMENT in text or "\ue005" in text or "\ue006" in text or "\ue007" in text
-            or "\ue008" in text):
+            or "\ue008" in text or "\ue009" in text or "\ue00a" in text):
         text = _PRIVATE.sub("", text)
     text = _remove_comments(text)
     text = _mark_definitions(text)
@@ -1349,6 +1368,8 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     if "_" in text:  # one character: a fast scan, and more than a third of pages have none
         text = _MAGIC_WORD.sub(lambda match: _switch(match, marks), text)
     text = "\n".join(_drop_empty_headings(*_clean_lines(text)))
+    if _BLOCK_OPEN in text or _BLOCK_CLOSE in text:  # left in list items and headings
+        text = text.replace(_BLOCK_OPEN, "").replace(_BLOCK_CLOSE, "")
     if _LINE_BREAK in text:
         text = text.replace(_LINE_BREAK + " ", "\n").replace(_LINE_BREAK, "\n")
     text = _tidy(text).strip()
@@ -1359,6 +1380,10 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
         text = text.replace(_DEFINITION, ":")
     if _PRE in text:  # one inside a template's text
         text = text.replace(_PRE, "")
+    if _APOSTROPHE in text:
+        text = text.replace(_APOSTROPHE, "'")
+    if _TEXT_START in text:
+        text = text.replace(_TEXT_START, "")
     if "&" in text:
         text = _ENTITY.sub(lambda match: _decode_entity(match.group()), text)
     for invisible in _INVISIBLE:
