@@ -124,7 +124,8 @@ _TEMPLATE_ARGUMENT = re.compile(r"\{\{\{[^{}|]*+(?:\|([^{}]*+))?\}\}\}")
 # Runs of two or more apostrophes: bold and italic marks, balanced line by line (_drop_bold_italic).
 _QUOTE_RUNS = re.compile(r"(''+)")  # not '{2,}: a literal "''" first lets the engine skip ahead, 10x faster
 # An entity with its semicolon ("&amp;", "&#160;", "&#x2013;"): MediaWiki decodes no other.
-_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,12}|#[xX][0-9A-Fa-f]{1,12});")
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,12}|#[xX][0-9A-Fa-f]{1,12}|רלמ|رلم);")
+_ENTITY_ALIASES = {"&רלמ;": "\u200f", "&رلم;": "\u200f"}  # MediaWiki's own names of &rlm;
 # Behaviour switches (MediaWiki's double-underscore magic words), any case; "__DISAMBIG__" marks a
 # disambiguation page. Other words between "__" ("__init__", "__proto__") are text.
 _MAGIC_WORD = re.compile(
@@ -956,11 +957,11 @@ def _decode_entity(entity: str) -> str:
     """An entity -> its character, as MediaWiki decodes it: named ones and numeric references to
     characters XML allows; others ("&#0;", "&#xD800;", a name it does not know) stay as written."""
     if entity[1] != "#":
-        return html.entities.html5.get(entity[1:], entity)
+        return html.entities.html5.get(entity[1:]) or _ENTITY_ALIASES.get(entity, entity)
     code = int(entity[3:-1], 16) if entity[2] in "xX" else int(entity[2:-1])
     if (code in (0x9, 0xA) or 0x20 <= code < 0x7F or 0x9F < code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
-            or 0x10000 <= code <= 0x10FFFF) and code & 0xFFFE != 0xFFFE and not 0xFDD0 <= code <= 0xFDEF:
-        return chr(code)  # (not the noncharacters U+FDD0-FDEF, U+xFFFE, U+xFFFF)
+            or 0x10000 <= code <= 0x10FFFF):
+        return chr(code)
     return entity
 
 
