@@ -344,9 +344,9 @@ def main() -> None:
                       f"{speed[ours, label] / speed['wikiextractor', label]:.2f}x MB/s, "
                       f"{efficiency[ours, label] / efficiency['wikiextractor', label]:.2f}x MB/CPU-s"
                       + (f"  (goal: >= {SPEED_GOAL:g}x MB/s)" if label == "1 core" else ""))
-        total, decoding, cleaning, rest = cpu_split(multi_dir)
+        cpu_total, decoding, cleaning, rest = cpu_split(multi_dir)
         budget = 1e3 / (SPEED_GOAL * speed["wikiextractor", "1 core"])
-        print(f"\none core's CPU per MB of XML (ours multistream, in this process): {total:.1f} ms = bz2 "
+        print(f"\none core's CPU per MB of XML (ours multistream, in this process): {cpu_total:.1f} ms = bz2 "
               f"decoding {decoding:.1f} + wikitext cleaner {cleaning:.1f} + the rest {rest:.1f} (lxml "
               f"parsing, JSON, gzip); {SPEED_GOAL:g}x wikiextractor's 1-core speed allows {budget:.1f} ms")
         if {1, 2} <= set(args.processes):
