@@ -46,6 +46,9 @@ sys.path.insert(0, str(REPO / "src"))
 
 import wikitext
 from bench_clean import TODAY, articles, baseline_module
+
+sys.path.insert(0, str(REPO / "tests"))
+from test_linear_time import PIECES  # noqa: E402  (the pieces the random search draws from: the test's)
 from extract import dump_files
 
 PROSE = "The river flows north past the old mill, and the town grew around it. "
@@ -76,18 +79,6 @@ RUN_CHARACTERS = {"spaces": " ", "tabs": "\t", "=": "=", "'": "'", "[": "[", "]"
                   "(": "(", "\\r": "\r", "nbsp": "\u00a0"}
 UNCLOSED = ("{{", "[[", "[[a", "{{a|", "<ref>", "<ref name=x>", "<!--", "<math>", "<nowiki>",
             "[http://", "[http://a ", "<span", "<span ", "<br", "&#", "&amp", "''' x", "{|", "]]", "}}")
-# The pieces the random search draws from (tests/test_linear_time.py's, less the prose)
-PIECES = (
-    " ", "\t", "\n", "\r", "\u00a0", "=", "==", "'", "''", "'''", "[", "]", "[[", "]]", "{", "}", "{{",
-    "}}", "{{{", "}}}", "|", "<", ">", "!", "!!", ":", "*", "#", ";", "&", "&#", "&#32;", "&nbsp;", "-",
-    "----", "(", ")", ",", ".", "_", "__", "/", '"', "x", "word ", "1", "{|", "|}", "<ref>", "</ref>",
-    "<ref name=x/>", "</references>", "<Ref>", "</Ref>", "<!--", "-->", "<math>", "</math>", "<MATH>",
-    "<nowiki>", "</nowiki>", "<br", "<br>", "<span", "</span>", "<poem>", "</poem>", "<pre>", "<div>",
-    "[http://a", "[http://a b]", "http://a ", "[[a|", "|]]", "[[File:", "[[Category:", "{{lang|",
-    "{{nowrap|", "{{convert|5|ft|", "{{rail gauge|1", "ft", "in", "=a=", "__TOC__",
-)
-
-
 def families() -> list[tuple[str, str, str, str, str]]:
     """The grid: known patterns, runs of each character (inline and after "=="), and each unclosed
     construct inline, one per line and between sentences, then prose alone."""
