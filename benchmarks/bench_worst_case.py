@@ -117,6 +117,7 @@ def seconds_per_mb(cleaner, pattern: tuple[str, str, str, str], sizes: list[int]
                    cap: float) -> list[float | None]:
     """CPU seconds per MB of the pattern's page at each size; None where skipped (over `cap`)."""
     out: list[float | None] = []
+    previous = 0  # the last size timed
     for size in sizes:
         if out and (out[-1] is None or out[-1] * previous / 1e6 * (size / previous) ** 2 > cap):
             out.append(None)
