@@ -11,10 +11,12 @@ any device by model.window_losses, the function the train stage logs val_loss wi
 curve's last point is this stage's val_loss. `eval_set_sha1` covers the tokens scored, the block size,
 the number of windows and the precision: equal sha1, comparable losses.
 
-Writes flat metrics (val_loss and its standard error over windows, training facts from the checkpoint,
-dataset facts from the manifest), a loss curve PNG from the training log, and generations for fixed
-prompts with a fixed seed.
-Prints: `evaluate: val loss 6.210 ± 0.031 (perplexity 497) on 14,336 tokens (eval set 3f2a9c1e), parts [1]`.
+Writes flat metrics (val_loss and its standard error over windows; val_bpb, the same loss in bits per
+UTF-8 byte of the text scored, which compares across tokenizers and languages as nanochat reports it;
+training facts from the checkpoint, dataset facts from the manifest), a loss curve PNG from the
+training log, and generations for fixed prompts with a fixed seed.
+Prints: `evaluate: val loss 6.210 ± 0.031 (perplexity 497, 2.315 bits per byte) on 14,336 tokens (eval
+set 3f2a9c1e), parts [1]`.
 """
 
 from __future__ import annotations
@@ -91,14 +93,28 @@ def plot_curve(rows: list[dict], title: str, path: Path) -> None:
         plt.close(fig)
 
 
-def build_metrics(val_loss: float, val_stderr: float, scored_tokens: int, sha1: str, ckpt: dict,
-                  manifest: dict) -> dict:
+def scored_bytes(targets, enc) -> int:
+    """UTF-8 bytes of the text the scored target tokens make; the end-of-text token has none."""
+    ids, counts = torch.unique(targets, return_counts=True)
+    return sum(len(enc.decode_single_token_bytes(token)) * count
+               for token, count in zip(ids.tolist(), counts.tolist()) if token != EOT)
+
+
+def bits_per_byte(val_loss: float, tokens: int, num_bytes: int) -> float:
+    """Mean loss per token (nats) -> bits per UTF-8 byte of the same text: the loss in bits summed
+    over the tokens, over their bytes. It does not depend on the tokenizer."""
+    return val_loss * tokens / (math.log(2) * num_bytes)
+
+
+def build_metrics(val_loss: float, val_stderr: float, scored_tokens: int, num_bytes: int, sha1: str,
+                  ckpt: dict, manifest: dict) -> dict:
     """Flat keys, so `dvc metrics diff` lines them up across versions (val_loss_stderr sorts beside
     val_loss)."""
     s, totals = ckpt["summary"], manifest["totals"]
     return {
         "val_loss": round(val_loss, 5),
         "val_loss_stderr": round(val_stderr, 5),
+        "val_bpb": round(bits_per_byte(val_loss, scored_tokens, num_bytes), 5),
         "perplexity": round(math.exp(val_loss), 3),
         "train_loss": s["train_loss"] and round(s["train_loss"], 5),
         "tokens_trained": s["tokens_trained"],
@@ -113,6 +129,7 @@ def build_metrics(val_loss: float, val_stderr: float, scored_tokens: int, sha1: 
         "eval_tokens": totals["eval_tokens"],
         "eval_documents": totals["eval_documents"],
         "eval_tokens_scored": scored_tokens,
+        "eval_bytes_scored": num_bytes,
         "eval_set_sha1": sha1,
         "eval_dtype": EVAL_DTYPE,
     }
@@ -149,7 +166,8 @@ def main() -> None:
     x, y = (torch.from_numpy(a) for a in eval_windows(tokens, T))
     val_loss, val_stderr = mean_and_stderr(window_losses(model, x, y, p["batch_size"], device))
     sha1 = fingerprint(tokens, T, EVAL_DTYPE)
-    metrics = build_metrics(val_loss, val_stderr, x.numel(), sha1, ckpt, manifest)
+    num_bytes = scored_bytes(y, gpt2_encoding())
+    metrics = build_metrics(val_loss, val_stderr, x.numel(), num_bytes, sha1, ckpt, manifest)
     samples = generate_samples(model, p["prompts"], p, device)
     try:  # each output through a temporary file and a rename (a full disk leaves the old ones whole)
         write_json_atomic(args.metrics, metrics)
@@ -161,8 +179,9 @@ def main() -> None:
         sys.exit(f"error: evaluate: cannot write {exc.filename or args.metrics.parent}: {exc.strerror or exc}; "
                  "free space there and run the stage again")
     record("evaluate", time.perf_counter() - started, tokens_scored=x.numel())
-    print(f"evaluate: val loss {val_loss:.3f} ± {val_stderr:.3f} (perplexity {math.exp(val_loss):,.0f}) on {x.numel():,} tokens "
-          f"(eval set {sha1[:8]}), parts {manifest['parts']} -> {args.metrics}")
+    print(f"evaluate: val loss {val_loss:.3f} ± {val_stderr:.3f} (perplexity {math.exp(val_loss):,.0f}, "
+          f"{metrics['val_bpb']:.3f} bits per byte) on {x.numel():,} tokens (eval set {sha1[:8]}), "
+          f"parts {manifest['parts']} -> {args.metrics}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ a CDN). Experiments are the git refs `dvc exp run` writes under refs/exps, whate
 Writes:
     OUT/versions.md       one row per version: parts, training tokens, start (scratch or warm), tokens
                           trained (over the warm-start chain), val loss ± stderr, the difference from
-                          the previous version marked real or within noise; then what more data is
+                          the previous version marked real or within noise, val bits per byte (where
+                          the version's metrics have it); then what more data is
                           worth (src/scaling.py: the fit, the next parts' predicted loss and cost)
     OUT/scaling.png       val loss ± 2 stderr against training tokens (log x): cold starts at equal
                           compute as the scaling curve with the fit, warm starts as their own series
@@ -177,8 +178,8 @@ def markdown_table(versions: list[Version]) -> str:
     common = comparable_eval_set(versions)
     lines = [
         "| version | kind | commit | parts | train tokens | start | tokens trained (chain) | val loss | "
-        "vs previous | eval set |",
-        "|---|---|---|---|---:|---|---:|---:|---|---|",
+        "vs previous | eval set | val bits per byte |",
+        "|---|---|---|---|---:|---|---:|---:|---|---|---:|",
     ]
     previous = None
     for v in versions:
@@ -194,9 +195,11 @@ def markdown_table(versions: list[Version]) -> str:
         lines.append(
             f"| {v.name} | {v.kind} | {v.sha[:7]} | {', '.join(map(str, v.parts))} | {m['train_tokens']:,} | "
             f"{start} | {m['tokens_trained']:,} ({m['tokens_trained_total']:,}) | "
-            f"{m['val_loss']:.4f} ± {m['val_loss_stderr']:.4f} | {compared} | {eval_set} |")
+            f"{m['val_loss']:.4f} ± {m['val_loss_stderr']:.4f} | {compared} | {eval_set} | "
+            + (f"{m['val_bpb']:.4f} |" if "val_bpb" in m else "- |"))  # versions before it have none
     notes = [f"*val loss ± its standard error over the evaluation windows; a difference is real when it "
-             f"exceeds {NOISE_Z:g} standard errors of the difference.*"]
+             f"exceeds {NOISE_Z:g} standard errors of the difference. Val bits per byte: the same loss in "
+             f"bits per UTF-8 byte of the text scored, which compares across tokenizers and languages.*"]
     if any(v.metrics["eval_set_sha1"] != common for v in versions):
         notes.append("Versions marked *differs!* were scored on another evaluation set: their loss "
                      "is not comparable with the others'.")

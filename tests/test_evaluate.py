@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from batches import eval_tokens, eval_windows, fingerprint, load_manifest
+from tokens import EOT, gpt2_encoding
 from test_train import REPO, make_dataset, read_log, run, train_cmd, write_params
 
 EVAL_CMD = [str(REPO / "src" / "evaluate.py"), "--dataset", "data/dataset.json", "--model", "models/model.pt",
@@ -64,7 +65,7 @@ def test_a_short_eval_set_uses_all_it_has(tmp_path, monkeypatch):
         eval_tokens(manifest, have + 1, 10 * have)
 
 
-def test_evaluate_writes_flat_metrics_a_curve_and_repeatable_samples(tmp_path):
+def test_evaluate_writes_flat_metrics_a_curve_and_repeatable_samples(tmp_path, monkeypatch):
     make_dataset(tmp_path, [1, 2])
     write_params(tmp_path, evaluate={"sample_tokens": 8})
     assert run(train_cmd(), tmp_path).returncode == 0
@@ -80,6 +81,14 @@ def test_evaluate_writes_flat_metrics_a_curve_and_repeatable_samples(tmp_path):
     assert metrics["parts"] == 2 and metrics["train_tokens"] == manifest["totals"]["train_tokens"]
     assert metrics["eval_tokens"] == manifest["totals"]["eval_tokens"]
     assert metrics["eval_tokens_scored"] == 2048 and "wall_time_s" not in metrics  # no timing in a cached output
+    # bits per byte: the same loss over the UTF-8 bytes of the text scored (end-of-text has none)
+    monkeypatch.chdir(tmp_path)  # the manifest names its token files from the project's root
+    _, targets = eval_windows(eval_tokens(load_manifest("data/dataset.json"), 32, 2048), 32)
+    text_bytes = len(gpt2_encoding().decode_bytes([int(t) for t in targets.ravel() if t != EOT]))
+    assert metrics["eval_bytes_scored"] == text_bytes > metrics["eval_tokens_scored"]
+    assert metrics["val_bpb"] == pytest.approx(
+        metrics["val_loss"] * metrics["eval_tokens_scored"] / (math.log(2) * text_bytes), rel=1e-4)
+    assert "bits per byte" in result.stdout
     assert metrics["tokens_trained"] == metrics["token_budget"] == 3072
     assert metrics["tokens_trained_total"] == 3072 and metrics["init_from"] == "scratch"
     assert metrics["epochs"] == pytest.approx(3072 / metrics["train_tokens"], abs=1e-4)
