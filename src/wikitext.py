@@ -479,7 +479,7 @@ def _render_patent(prefix):
 
 def _render_ipa(pos: list[str], named: dict[str, str]) -> str:
     """{{IPA|/ˈæ/}} -> "/ˈæ/"; {{IPA|fr|bɔ̃.ʒuʁ}} (a language code first) -> "[bɔ̃.ʒuʁ]"."""
-    if len(pos) > 1 and _LANGUAGE_CODE.fullmatch(pos[0]):
+    if len(pos) > 1 and _LANGUAGE_PREFIX.match(pos[0].lower()):
         return f"[{pos[1]}]" if pos[1] and pos[1][0] not in "/[" else pos[1]
     return pos[0] if pos else ""
 
@@ -511,7 +511,6 @@ _FAMILIES = (
                                     .strip() if pos else ""),
     ("nowrap", _first), ("nobr", _first), ("small caps", _first), ("smallcaps", _first),
 )
-_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:-[a-zA-Z0-9]{2,8})*")
 
 
 _RENDERERS = {
