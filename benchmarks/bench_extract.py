@@ -57,8 +57,10 @@ JUNK = {
     "entity": re.compile(r"&(?:[a-zA-Z]{2,8}|#\d{1,6}|#x[0-9a-fA-F]{1,6});"),
     "placeholder": re.compile(r"\b(?:formula|codice)_\d+"),
 }
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-WORD = re.compile(r"\w+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
+# A word; each character of a script written without spaces (Chinese, Japanese) is one on its own
+WIDE = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+WORD = re.compile(r"[%s]|[^\W%s]+" % (WIDE, WIDE))
 
 
 def build_input(source: Path, out_dir: Path, min_mb: float) -> tuple[Path, Path, float]:
@@ -231,7 +233,7 @@ def cpu_split(multi_dir: Path) -> tuple[float, float, float, float]:
     try:
         with tempfile.TemporaryDirectory() as out:
             started = time.process_time()
-            counts = extract.extract(extract.dump_files(multi_dir), Path(out) / "1.jsonl.gz", min_chars, 1,
+            counts, _ = extract.extract(extract.dump_files(multi_dir), Path(out) / "1.jsonl.gz", min_chars, 1,
                                      Quiet())
             total = time.process_time() - started
     finally:

@@ -47,15 +47,19 @@ from collections import Counter
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from lxml import etree
+
 from bench_extract import (JUNK, junk_per_mb, matches_per_mb, normalized, read_wikiextractor,
                            sentence_coverage)
-from prose import lost_paragraphs, prose_paragraphs
+from prose import DROPPED_SECTIONS_BY_LANGUAGE, lost_paragraphs, prose_paragraphs
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 import extract  # noqa: E402  (src/ is not a package)
+import languages  # noqa: E402
 import wikitext  # noqa: E402
 from make_sample_mirror import read_pages  # noqa: E402
+from tokens import gpt2_encoding  # noqa: E402
 
 TODAY = (2025, 11, 1)  # the sample mirror's dump date: age templates count to it
 WORDS_KEPT_GOAL = 0.99
@@ -103,6 +107,63 @@ HOLES = {
 }
 
 
+# Other languages: each one's real pages (tuned on) and its real <siteinfo> where one was found; the
+# held-out pages of every language in one file, a "language" key on each
+LANGUAGE_PAGES = REPO / "tests/data/languages"
+LANGUAGE_HELDOUT = REPO / "benchmarks/data/heldout_languages.jsonl.bz2"
+# The holes any language can show (the English word patterns left out), and those of scripts without
+# spaces: "（）", "（、" that a removed template leaves in Chinese and Japanese
+NEUTRAL_HOLES = {name: HOLES[name] for name in ("empty brackets", "bracket + comma", "dangling dash",
+                                                 "space before , .", "doubled , ; .")}
+NEUTRAL_HOLES["empty fullwidth brackets"] = re.compile(r"（[ \t、，,;；]*）|（[ \t]*[、，;；]|[、，;；][ \t]*）")
+
+
+def language_site(language: str) -> tuple[languages.Site, bytes]:
+    """A language's site and a dump header (<mediawiki> and <siteinfo>) for its pages: its real
+    siteinfo where tests/data/languages/siteinfo/ has one, else one written from its table's names."""
+    path = LANGUAGE_PAGES / "siteinfo" / f"{language}.xml"
+    if path.exists():
+        siteinfo = path.read_bytes()
+    else:
+        table = languages.tables()["languages"].get(language, {})
+        names = {**{number: names[0] for number, names in languages.CANONICAL.items()},
+                 **{int(number): names[0] for number, names in (table.get("namespaces") or {}).items()}}
+        siteinfo = (f"<siteinfo><sitename>Wikipedia</sitename><base>https://{language}.wikipedia.org/wiki/"
+                    "</base><namespaces><namespace key=\"0\" case=\"first-letter\" />"
+                    + "".join(f'<namespace key="{number}" case="first-letter">{escape(name)}</namespace>'
+                              for number, name in sorted(names.items()))
+                    + "</namespaces></siteinfo>\n").encode("utf-8")
+    header = (f'<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" xml:lang="{language}">\n'
+              .encode() + siteinfo)
+    root = etree.fromstring(header + b"</mediawiki>")
+    return languages.read_siteinfo(root.find("{*}siteinfo"), root), header
+
+
+def language_junk(site: languages.Site) -> dict[str, re.Pattern]:
+    """JUNK, with the site's file and category namespace names, image options and behaviour switches
+    in place of the English "Category:" and "thumb|"."""
+    junk = {name: pattern for name, pattern in JUNK.items() if name not in ("Category:", "thumb|")}
+    names = "|".join(map(re.escape, sorted(site.files | site.categories, key=len, reverse=True)))
+    options = "|".join(map(re.escape, sorted((option for option in site.image_options
+                                              if len(option) > 2 and not option.endswith("=")),
+                                             key=len, reverse=True)))
+    junk["namespace:"] = re.compile(r"(?<![^\W\d_])(?:%s)[ \t]*:" % names, re.IGNORECASE)
+    junk["image option|"] = re.compile(r"(?<![^\W\d_])(?:%s)[ \t]*\|" % options, re.IGNORECASE)
+    junk["__switch__"] = site.switch
+    return junk
+
+
+def language_pages(path: Path, language: str | None = None) -> dict[str, list[tuple[str, str, str]]]:
+    """Pages by language as (page id, title, wikitext), from one language's file or (language None)
+    the held-out file of all; ids are line numbers."""
+    by_language: dict[str, list] = {}
+    with bz2.open(path, "rt", encoding="utf-8") as lines:
+        for number, page in enumerate(map(json.loads, lines), start=1):
+            by_language.setdefault(language or page["language"], []).append(
+                (str(number), page["title"], page["text"]))
+    return by_language
+
+
 def sample_pages(source: Path) -> tuple[bytes, list[tuple[str, str, str]]]:
     """The sample's <siteinfo> header and its articles as (page id, title, wikitext), read by the stage."""
     header, pages = b"", []
@@ -110,7 +171,7 @@ def sample_pages(source: Path) -> tuple[bytes, list[tuple[str, str, str]]]:
         header = header or read_pages(path)[0]
         with bz2.open(path, "rb") as stream:
             pages += [(page_id, title, text)
-                      for page_id, _, title, text, _ in extract.iter_pages(stream, Counter())]
+                      for page_id, _, title, text, *_ in extract.iter_pages(stream, Counter())]
     return header, pages
 
 
@@ -135,11 +196,11 @@ def dump_xml(header: bytes, pages: list[tuple[str, str, str]]) -> bytes:
     return b"".join(parts)
 
 
-def clean_ours(pages: list[tuple[str, str, str]]) -> tuple[dict[str, str], int]:
+def clean_ours(pages: list[tuple[str, str, str]], site: languages.Site | None = None) -> tuple[dict[str, str], int]:
     """Our text of every page that is not a disambiguation page, by page id; and how many were."""
     docs, disambiguation = {}, 0
     for page_id, _, text in pages:
-        cleaned, is_disambiguation = wikitext.clean_page(text, TODAY)
+        cleaned, is_disambiguation = wikitext.clean_page(text, TODAY, site)
         if is_disambiguation:
             disambiguation += 1
         else:
@@ -177,14 +238,21 @@ def frequent_matches(docs: dict[str, str], patterns: dict[str, re.Pattern], coun
     return [(name, found, times, first[name, found]) for (name, found), times in seen.most_common(count)]
 
 
-def prose_lost(pages: list[tuple[str, str, str]], ours: dict[str, str]) -> tuple[int, list[tuple[str, str]]]:
+def prose_lost(pages: list[tuple[str, str, str]], ours: dict[str, str],
+               language: str = "en") -> tuple[int, list[tuple[str, str]]]:
     """How many prose paragraphs the pages we keep hold, and the (title, paragraph) of those we lost."""
     total, lost = 0, []
     for page_id, title, text in pages:
         if page_id in ours:
-            total += len(prose_paragraphs(text))
-            lost += [(title, paragraph) for paragraph in lost_paragraphs(text, ours[page_id])]
+            total += len(prose_paragraphs(text, language))
+            lost += [(title, paragraph) for paragraph in lost_paragraphs(text, ours[page_id], language)]
     return total, lost
+
+
+def trailing_sections_kept(ours: dict[str, str], language: str) -> int:
+    """Lines of our text that are the heading of a trailing section (prose.py's list for the language)."""
+    headings = DROPPED_SECTIONS_BY_LANGUAGE.get(language, DROPPED_SECTIONS_BY_LANGUAGE["en"])
+    return sum(line.strip(" :.").lower() in headings for text in ours.values() for line in text.split("\n"))
 
 
 def run_wikiextractor(python: Path, xml: bytes, work: Path) -> dict[str, str]:
@@ -196,10 +264,15 @@ def run_wikiextractor(python: Path, xml: bytes, work: Path) -> dict[str, str]:
     return read_wikiextractor(work / "out")
 
 
-def measure(name: str, pages, header: bytes, python: Path, work: Path) -> dict:
-    """Every figure of one corpus, for ours and for wikiextractor, on the pages both keep."""
-    ours, disambiguation = clean_ours(pages)
-    paragraphs = prose_lost(pages, ours)
+def measure(name: str, pages, header: bytes, python: Path, work: Path, site: languages.Site | None = None,
+            tuned: bool = True) -> dict:
+    """Every figure of one corpus, for ours and for wikiextractor, on the pages both keep. `site`: the
+    wiki's (English Wikipedia's by default); another language's corpus also gets the junk of English
+    rules alone (the baseline: the cleaner before it had per-language rules) and GPT-2's tokens per byte."""
+    language = site.language if site else "en"
+    ours, disambiguation = clean_ours(pages, site)
+    paragraphs = prose_lost(pages, ours, language)
+    junk, holes = (JUNK, HOLES) if site is None else (language_junk(site), NEUTRAL_HOLES)
     work.mkdir()
     theirs = run_wikiextractor(python, dump_xml(header, pages), work)
     lost = sorted(set(ours) - set(theirs))
@@ -209,12 +282,20 @@ def measure(name: str, pages, header: bytes, python: Path, work: Path) -> dict:
     theirs = {page_id: theirs[page_id] for page_id in ours if page_id in theirs}
     ours = {page_id: ours[page_id] for page_id in theirs}
     kept, missing = words_kept(ours, theirs)
-    return {"name": name, "pages": len(pages), "disambiguation": disambiguation, "ours": ours,
-            "theirs": theirs, "titles": {page_id: title for page_id, title, _ in pages},
-            "junk": (junk_per_mb(ours)[0], junk_per_mb(theirs)[0]),
-            "holes": (matches_per_mb(ours, HOLES), matches_per_mb(theirs, HOLES)), "words_kept": kept,
-            "missing": missing, "coverage": sentence_coverage(ours, theirs), "prose": paragraphs,
-            "tuned": name.startswith("sample")}
+    result = {"name": name, "pages": len(pages), "disambiguation": disambiguation, "ours": ours,
+              "theirs": theirs, "titles": {page_id: title for page_id, title, _ in pages},
+              "junk_patterns": junk, "holes_patterns": holes,
+              "junk": (matches_per_mb(ours, junk)[0], matches_per_mb(theirs, junk)[0]),
+              "holes": (matches_per_mb(ours, holes), matches_per_mb(theirs, holes)), "words_kept": kept,
+              "missing": missing, "coverage": sentence_coverage(ours, theirs), "prose": paragraphs,
+              "tuned": tuned, "language": language, "sections_kept": trailing_sections_kept(ours, language)}
+    if site is not None:
+        english = {page_id: text for page_id, text in clean_ours(pages, languages.english())[0].items()
+                   if page_id in ours}
+        text = "".join(ours.values())
+        result["english_junk"] = matches_per_mb(english, junk)[0]
+        result["tokens_per_byte"] = len(gpt2_encoding().encode_ordinary(text)) / max(len(text.encode()), 1)
+    return result
 
 
 def report(result: dict, listings: bool = True) -> dict[str, bool]:
@@ -229,8 +310,10 @@ def report(result: dict, listings: bool = True) -> dict[str, bool]:
           f"{sum(len(t.encode()) for t in theirs.values()) / 1e6:.2f} MB")
     print(f"{'':<44}{'ours':>10}{'wikiextractor':>15}")
     print(f"{'junk per MB of output':<44}{result['junk'][0]:>10.1f}{result['junk'][1]:>15.1f}")
+    if "english_junk" in result:
+        print(f"{'  with English rules alone (baseline)':<44}{result['english_junk']:>10.1f}{'-':>15}")
     print(f"{'holes per MB of output':<44}{our_holes:>10.1f}{their_holes:>15.1f}")
-    for kind in HOLES:
+    for kind in result["holes_patterns"]:
         print(f"{'  ' + kind + ' (count)':<44}{our_hole_counts[kind]:>10,}{their_hole_counts[kind]:>15,}")
     print(f"{'words of wikiextractor kept':<44}{result['words_kept']:>10.2%}{'-':>15}")
     print(f"{'its sentences (>= 40 chars) found in ours':<44}{coverage:>10.1%}{'-':>15}"
@@ -239,9 +322,13 @@ def report(result: dict, listings: bool = True) -> dict[str, bool]:
     print(f"{'prose paragraphs (pages we keep)':<44}{paragraphs:>10,}{'-':>15}")
     print(f"{'  lost: none of their words in ours':<44}{len(lost):>10,}{'-':>15}"
           f"   ({len(lost) / max(paragraphs, 1):.2%})")
+    print(f"{'trailing section headings kept':<44}{result['sections_kept']:>10,}{'-':>15}")
+    if "tokens_per_byte" in result:
+        print(f"{'GPT-2 tokens per UTF-8 byte of our text':<44}{result['tokens_per_byte']:>10.3f}{'-':>15}")
     goals = {"junk": result["junk"][0] <= JUNK_GOAL,
              "words kept": result["words_kept"] >= WORDS_KEPT_GOAL,
-             "holes": our_holes <= HOLES_RATIO_GOAL * their_holes, "prose lost": not lost}
+             "holes": our_holes <= HOLES_RATIO_GOAL * their_holes, "prose lost": not lost,
+             "trailing sections": not result["sections_kept"]}
     if not result["tuned"]:
         goals[f"holes <= {HOLES_GOAL:g}/MB"] = our_holes <= HOLES_GOAL
     print(f"goal junk per MB <= {JUNK_GOAL:g}: {result['junk'][0]:.1f} -> {'PASS' if goals['junk'] else 'FAIL'}")
@@ -254,9 +341,11 @@ def report(result: dict, listings: bool = True) -> dict[str, bool]:
         print(f"goal holes per MB <= {HOLES_GOAL:g}: {our_holes:.1f} -> "
               f"{'PASS' if goals[f'holes <= {HOLES_GOAL:g}/MB'] else 'FAIL'}")
     print(f"goal prose lost == 0: {len(lost):,} -> {'PASS' if goals['prose lost'] else 'FAIL'}")
+    print(f"goal trailing section headings kept == 0: {result['sections_kept']:,} -> "
+          f"{'PASS' if goals['trailing sections'] else 'FAIL'}")
     if not listings:
         return goals
-    for label, patterns in (("junk", JUNK), ("holes", HOLES)):
+    for label, patterns in (("junk", result["junk_patterns"]), ("holes", result["holes_patterns"])):
         print(f"our most frequent {label}:")
         for kind, found, times, around in frequent_matches(ours, patterns):
             print(f"  {times:>4} x {kind} {found!r}: ...{around}...")
@@ -279,6 +368,9 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=REPO / "data/mirror/enwiki/20251101")
     parser.add_argument("--untuned", type=Path, default=REPO / "benchmarks/data/untuned_pages.jsonl.bz2")
     parser.add_argument("--heldout", type=Path, default=REPO / "benchmarks/data/heldout_pages.jsonl.bz2")
+    parser.add_argument("--languages", type=Path, default=LANGUAGE_PAGES,
+                        help="a folder of <language>.jsonl.bz2 pages (and siteinfo/<language>.xml)")
+    parser.add_argument("--languages-heldout", type=Path, default=LANGUAGE_HELDOUT)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench_quality_") as tmp:
@@ -289,10 +381,21 @@ def main() -> None:
         python = tmp / "venv/bin/python"
         header, sample = sample_pages(args.source)
         results = [measure("sample (tuned on)", sample, header, python, tmp / "sample"),
-                   measure("untuned pages", untuned_pages(args.untuned), header, python, tmp / "untuned")]
-        heldout = measure("held-out pages", untuned_pages(args.heldout), header, python, tmp / "heldout")
+                   measure("untuned pages", untuned_pages(args.untuned), header, python, tmp / "untuned",
+                           tuned=False)]
+        heldout = [measure("held-out pages", untuned_pages(args.heldout), header, python, tmp / "heldout",
+                           tuned=False)]
+        heldout_by_language = language_pages(args.languages_heldout) if args.languages_heldout.exists() else {}
+        for path in sorted(args.languages.glob("*.jsonl.bz2")):
+            language = path.name.split(".")[0]
+            site, language_header = language_site(language)
+            results.append(measure(f"{language} pages", language_pages(path, language)[language],
+                                   language_header, python, tmp / language, site))
+            if language in heldout_by_language:
+                heldout.append(measure(f"{language} held-out pages", heldout_by_language[language],
+                                       language_header, python, tmp / f"{language}-heldout", site, tuned=False))
     verdicts = {result["name"]: report(result) for result in results}
-    verdicts[heldout["name"]] = report(heldout, listings=False)
+    verdicts.update((result["name"], report(result, listings=False)) for result in heldout)
     print("\ngoals:")
     for name, goals in verdicts.items():
         print(f"  {name}: " + "; ".join(f"{goal} {'PASS' if ok else 'FAIL'}" for goal, ok in goals.items()))

@@ -43,8 +43,8 @@ def sample_articles(mirror: Path) -> list[str]:
     texts = []
     for path in dump_files(mirror):
         with indexed_bzip2.open(str(path)) as raw:
-            for *_, text, _ in iter_pages(raw, Counter()):
-                cleaned, disambiguation = wikitext.clean_page(text)
+            for page in iter_pages(raw, Counter()):
+                cleaned, disambiguation = wikitext.clean_page(page.text, None, page.site)
                 if cleaned and not disambiguation:
                     texts.append(cleaned)
     return texts

@@ -12,6 +12,10 @@ words inside one markup-free segment of it. It is kept when any of its shingles 
 at all (every plain segment shorter than SHINGLE words) counts neither way. So a flag means that none
 of the paragraph's plain text survived anywhere: a dropped paragraph, not a reworded one.
 
+Scripts written without spaces (Chinese, Japanese): each of their characters counts as a word, and a
+paragraph needs WIDE_FACTOR times as many of them (MIN_WORDS, SHINGLE), a character saying less than a
+word. Trailing sections are known per language (`language`), by a list of this module's own.
+
     from prose import lost_paragraphs
     lost_paragraphs(wikitext, wikitext_module.clean_page(wikitext)[0])  # -> [source paragraph, ...]
 
@@ -24,6 +28,7 @@ import re
 
 MIN_WORDS = 12  # plain words a paragraph needs to count as prose
 SHINGLE = 5  # consecutive plain words that must survive together
+WIDE_FACTOR = 3  # characters of a script without spaces per word (about 2-4 in Chinese and Japanese)
 # Headings of the trailing sections a cleaner drops with their subsections: a list of its own, not
 # src/wikitext.py's rule (its words: "Works cited", "Primary sources", ...), so that a section the
 # cleaner wrongly took for citations still counts as prose here.
@@ -35,6 +40,23 @@ DROPPED_SECTIONS = frozenset((
     "explanatory notes", "cited sources", "general references", "specific references",
     "related pages", "selected bibliography", "references and further reading",
 ))
+DROPPED_SECTIONS_BY_LANGUAGE = {
+    "en": DROPPED_SECTIONS,
+    "es": frozenset(("referencias", "notas", "bibliografía", "véase también", "enlaces externos",
+                     "notas y referencias", "fuentes", "referencias y notas", "bibliografía adicional")),
+    "de": frozenset(("einzelnachweise", "weblinks", "literatur", "siehe auch", "anmerkungen", "quellen",
+                     "fußnoten", "belege", "referenzen")),
+    "fr": frozenset(("notes et références", "références", "notes", "voir aussi", "liens externes",
+                     "bibliographie", "articles connexes", "sources", "annexes", "lien externe")),
+    "it": frozenset(("note", "bibliografia", "voci correlate", "collegamenti esterni", "altri progetti",
+                     "fonti", "riferimenti")),
+    "pt": frozenset(("referências", "notas", "ligações externas", "ver também", "bibliografia",
+                     "fontes", "notas e referências", "leitura adicional")),
+    "ru": frozenset(("примечания", "литература", "ссылки", "см. также", "источники", "комментарии")),
+    "ja": frozenset(("脚注", "注釈", "出典", "参考文献", "関連項目", "外部リンク", "脚注・出典", "注釈・出典")),
+    "zh": frozenset(("参考文献", "參考文獻", "参考资料", "參考資料", "外部链接", "外部連結", "参见", "參見",
+                     "注释", "註釋", "延伸阅读", "延伸閱讀", "相关条目", "相關條目", "脚注", "腳註")),
+}
 
 # Elements dropped with their content (as src/wikitext.py does), and those whose text is no running
 # prose (code, math, poems, quotations set apart).
@@ -56,7 +78,10 @@ _KINDS = {1: ("table", True), 2: ("table", False), 3: ("template", True), 4: ("t
 _INLINE = re.compile(r"\[(?:https?:|ftp:|//)[^\]\n]*\]|https?://\S+|<[^<>\n]*>|''+|&#?\w+;|__[A-Z]+__"
                      r"|~~~+")
 _HEADING = re.compile(r"(={1,6})(.+?)\1[ \t]*$")
-_WORD = re.compile(r"[^\W_]+")
+# A word: a run of letters and digits, but each character of a script without spaces on its own
+_WIDE = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(r"[%s]|[^\W_%s]+" % (_WIDE, _WIDE))
+_WIDE_CHAR = re.compile("[%s]" % _WIDE)
 _MASK = "\x00"
 
 
@@ -93,8 +118,15 @@ def _segments(visible: str) -> list[list[str]]:
     return [words for part in plain.split(_MASK) if (words := _WORD.findall(part.lower()))]
 
 
-def _paragraphs(wikitext: str) -> list[tuple[str, list[list[str]]]]:
+def _weight(words: list[str]) -> float:
+    """Words, where a character of a script without spaces counts 1 / WIDE_FACTOR."""
+    wide = sum(len(word) == 1 and bool(_WIDE_CHAR.match(word)) for word in words)
+    return len(words) - wide + wide / WIDE_FACTOR
+
+
+def _paragraphs(wikitext: str, language: str = "en") -> list[tuple[str, list[list[str]]]]:
     """(source paragraph, plain segments' words) of every prose paragraph."""
+    dropped_sections = DROPPED_SECTIONS_BY_LANGUAGE.get(language, DROPPED_SECTIONS)
     masked = _masked(wikitext)
     paragraphs, run, dropped_level, offset = [], [], 0, 0
     lines = wikitext.split("\n")
@@ -103,7 +135,7 @@ def _paragraphs(wikitext: str) -> list[tuple[str, list[list[str]]]]:
         if run:
             segments = [words for line_segments in (segments for _, segments in run)
                         for words in line_segments]
-            if sum(map(len, segments)) >= MIN_WORDS:
+            if sum(map(_weight, segments)) >= MIN_WORDS:
                 paragraphs.append(("\n".join(line for line, _ in run), segments))
             run.clear()
 
@@ -117,7 +149,7 @@ def _paragraphs(wikitext: str) -> list[tuple[str, list[list[str]]]]:
             level = len(heading.group(1))
             if dropped_level and level <= dropped_level:
                 dropped_level = 0
-            if not dropped_level and _heading_title(line[:heading.end()]) in DROPPED_SECTIONS:
+            if not dropped_level and _heading_title(line[:heading.end()]) in dropped_sections:
                 dropped_level = level
             continue
         if (dropped_level or inside or not visible.strip(_MASK + " \t") or line[:1] in "*#:; \t|!"
@@ -133,21 +165,25 @@ def _normalised_words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def _shingles(words: list[str]) -> set[str]:
-    return {" ".join(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+def _shingles(words: list[str], size: int | None = None) -> set[str]:
+    """Runs of SHINGLE words, or of SHINGLE * WIDE_FACTOR where most words are single wide characters."""
+    if size is None:
+        size = SHINGLE * WIDE_FACTOR if _weight(words) < len(words) * 2 / 3 else SHINGLE
+    return {" ".join(words[i:i + size]) for i in range(len(words) - size + 1)}
 
 
-def prose_paragraphs(wikitext: str) -> list[str]:
+def prose_paragraphs(wikitext: str, language: str = "en") -> list[str]:
     """The source of every paragraph of plain running prose in `wikitext` (see the module docstring)."""
-    return [source for source, _ in _paragraphs(wikitext)]
+    return [source for source, _ in _paragraphs(wikitext, language)]
 
 
-def lost_paragraphs(wikitext: str, text: str) -> list[str]:
+def lost_paragraphs(wikitext: str, text: str, language: str = "en") -> list[str]:
     """The prose paragraphs of `wikitext` none of whose shingles is in `text`, the page's cleaned text;
-    paragraphs without a shingle are left out."""
-    kept = _shingles(_normalised_words(text))
+    paragraphs without a shingle are left out. `language` picks the trailing sections' headings."""
+    words = _normalised_words(text)
+    kept = _shingles(words, SHINGLE) | _shingles(words, SHINGLE * WIDE_FACTOR)
     lost = []
-    for source, segments in _paragraphs(wikitext):
+    for source, segments in _paragraphs(wikitext, language):
         candidates = set().union(*map(_shingles, segments))
         if candidates and candidates.isdisjoint(kept):
             lost.append(source)

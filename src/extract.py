@@ -37,12 +37,14 @@ from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import NamedTuple
 
 import indexed_bzip2
 import orjson
 from isal import igzip
 from lxml import etree
 
+import languages
 import wikitext
 from atomic import atomic_path
 from params import load_params, process_count
@@ -121,13 +123,24 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def iter_pages(stream, counts: Counter, base: str = ""):
-    """Yield (id, url, title, wikitext, timestamp) for every article page of an XML dump stream.
+class Page(NamedTuple):
+    id: str
+    url: str
+    title: str
+    text: str  # wikitext
+    timestamp: str  # the revision's ("2016-04-22T10:19:33Z")
+    site: languages.Site  # the wiki's namespaces and language rules, from the dump's siteinfo
 
-    Counts the pages it skips (other namespaces, redirects, non-wikitext) in `counts`. `base` is the
-    siteinfo's base URL when the stream has no siteinfo (a run of multistream streams).
+
+def iter_pages(stream, counts: Counter, base: str = "", site: languages.Site | None = None):
+    """Yield a Page for every article page of an XML dump stream.
+
+    Counts the pages it skips (other namespaces, redirects, non-wikitext) in `counts`. `base` and
+    `site` are the siteinfo's base URL and site when the stream has no siteinfo (a run of multistream
+    streams); a stream with none at all is read as English Wikipedia's.
     """
-    parser = etree.iterparse(stream, events=("end",), tag=("{*}page", "{*}base"), huge_tree=True,
+    site = site or languages.english()
+    parser = etree.iterparse(stream, events=("end",), tag=("{*}page", "{*}siteinfo"), huge_tree=True,
                              resolve_entities=False, no_network=True, remove_comments=True)
     doctype = None
     for _, element in parser:
@@ -138,8 +151,8 @@ def iter_pages(stream, counts: Counter, base: str = ""):
             if doctype:
                 raise ValueError(f"it declares a document type ({doctype[:200]}); a Wikimedia dump has "
                                  "none, and its entities are never resolved: refusing the file")
-        if _local(element.tag) == "base":
-            base = element.text or ""
+        if _local(element.tag) == "siteinfo":
+            base, site = read_siteinfo(element)
             continue
         counts["pages"] += 1
         fields = {_local(child.tag): child for child in element}
@@ -156,12 +169,18 @@ def iter_pages(stream, counts: Counter, base: str = ""):
             counts["error"] += 1  # a page without a usable id: counted, not fatal
         else:
             title = fields["title"].text if "title" in fields else None
-            yield (page_id, article_url(base, page_id), title or "", revision.get("text") or "",
-                   revision.get("timestamp") or "")
+            yield Page(page_id, article_url(base, page_id), title or "", revision.get("text") or "",
+                       revision.get("timestamp") or "", site)
         # Free the page and everything parsed before it: memory stays flat.
         element.clear(keep_tail=True)
         while element.getprevious() is not None:
             del element.getparent()[0]
+
+
+def read_siteinfo(siteinfo) -> tuple[str, languages.Site]:
+    """A `<siteinfo>` element -> (its base URL, the wiki's site: namespaces and language rules)."""
+    base = siteinfo.find("{*}base")
+    return (base.text or "") if base is not None else "", languages.read_siteinfo(siteinfo, siteinfo.getparent())
 
 
 def decompression_threads(processes: int) -> int:
@@ -217,9 +236,16 @@ def read_index(path: Path) -> tuple[list[int], int]:
     return offsets, pages
 
 
-def read_header(path: Path, size: int) -> tuple[bytes, str, int]:
-    """The first stream of a multistream dump (`<mediawiki>` and siteinfo) -> (the XML up to and with the
-    `<mediawiki ...>` start tag, to put before each run of pages; the siteinfo's base URL; its length)."""
+class Header(NamedTuple):
+    """The first stream of a multistream dump: `<mediawiki>` and its siteinfo."""
+    prolog: bytes  # the XML up to and with the `<mediawiki ...>` start tag, put before each run of pages
+    base: str  # the siteinfo's base URL
+    site: languages.Site
+    size: int  # bytes of XML
+
+
+def read_header(path: Path, size: int) -> Header:
+    """The first `size` bytes of a multistream dump, its header stream, read."""
     xml = read_streams(path, 0, size)
     start = re.search(rb"<mediawiki\b[^>]*>", xml)
     if start is None or b"<page>" in xml:
@@ -230,8 +256,9 @@ def read_header(path: Path, size: int) -> tuple[bytes, str, int]:
     if doctype:  # as in iter_pages: entities a DTD declares would never be resolved
         raise ValueError(f"it declares a document type ({doctype[:200]}); a Wikimedia dump has none, and "
                          "its entities are never resolved: refusing the file")
-    base = root.find("{*}siteinfo/{*}base")
-    return xml[:start.end()], (base.text or "") if base is not None else "", len(xml)
+    siteinfo = root.find("{*}siteinfo")
+    base, site = read_siteinfo(siteinfo) if siteinfo is not None else ("", languages.english())
+    return Header(xml[:start.end()], base, site, len(xml))
 
 
 def stream_runs(path: Path, offsets: list[int], size: int) -> list[tuple[str, list[int]]]:
@@ -250,16 +277,6 @@ def stream_runs(path: Path, offsets: list[int], size: int) -> list[tuple[str, li
     return runs
 
 
-_MIN_CHARS = 0
-_PROLOG = b""
-_BASE = ""
-
-
-def _init_worker(min_chars: int, prolog: bytes = b"", base: str = "") -> None:
-    global _MIN_CHARS, _PROLOG, _BASE
-    _MIN_CHARS, _PROLOG, _BASE = min_chars, prolog, base
-
-
 def _revision_date(timestamp: str) -> tuple[int, int, int] | None:
     # "2016-04-22T10:19:33Z" -> (2016, 4, 22): age templates count to the revision's date
     try:
@@ -268,14 +285,14 @@ def _revision_date(timestamp: str) -> tuple[int, int, int] | None:
         return None
 
 
-def clean_chunk(chunk, counts: Counter | None = None) -> tuple[bytes, Counter]:
-    """Worker: pages -> (their articles as JSON lines, UTF-8; counts)."""
+def clean_chunk(pages, min_chars: int, counts: Counter | None = None) -> tuple[bytes, Counter]:
+    """Worker: pages -> (their articles of at least `min_chars` characters as JSON lines, UTF-8; counts)."""
     counts = Counter() if counts is None else counts
     lines = []
-    for page_id, url, title, text, timestamp in chunk:
+    for page_id, url, title, text, timestamp, site in pages:
         try:
-            cleaned, disambiguation = wikitext.clean_page(text, _revision_date(timestamp))
-            kept = not disambiguation and len(cleaned) >= _MIN_CHARS
+            cleaned, disambiguation = wikitext.clean_page(text, _revision_date(timestamp), site)
+            kept = not disambiguation and len(cleaned) >= min_chars
             # orjson writes UTF-8 JSON about 10x faster than json.dumps and encode (which took ~8% of
             # the stage's time); it refuses a lone surrogate, which counts as an error here.
             line = orjson.dumps({"id": page_id, "url": url, "title": title, "text": cleaned}) if kept else b""
@@ -285,7 +302,7 @@ def clean_chunk(chunk, counts: Counter | None = None) -> tuple[bytes, Counter]:
         if disambiguation:
             counts["disambiguation"] += 1
             continue
-        if len(cleaned) < _MIN_CHARS:
+        if len(cleaned) < min_chars:
             counts["too_short"] += 1
             continue
         counts["articles"] += 1
@@ -356,11 +373,10 @@ def read_streams(path: str | Path, start: int, end: int) -> bytes:
         os.close(fd)
 
 
-def clean_streams(run: tuple[str, list[int]]) -> tuple[bytes, Counter]:
-    """Worker: a run of multistream streams (path, [offsets..., end]) -> (JSON lines, counts).
+def clean_streams(path: str, bounds: list[int], header: Header, min_chars: int) -> tuple[bytes, Counter]:
+    """Worker: a run of multistream streams (bytes [offsets..., end] of `path`) -> (JSON lines, counts).
 
     Reads and decompresses its own bytes, so no single reader limits the stage."""
-    path, bounds = run
     counts: Counter = Counter()
     try:
         xml = read_streams(path, bounds[0], bounds[-1])
@@ -369,15 +385,16 @@ def clean_streams(run: tuple[str, list[int]]) -> tuple[bytes, Counter]:
         body = xml.rstrip()
         if body.endswith(b"</mediawiki>"):  # the last run holds the closing stream
             body = body[:-len(b"</mediawiki>")]
-        pages = iter_pages(io.BytesIO(_PROLOG + body + b"</mediawiki>"), counts, _BASE)
-        return clean_chunk(pages, counts)
+        pages = iter_pages(io.BytesIO(header.prolog + body + b"</mediawiki>"), counts, header.base, header.site)
+        return clean_chunk(pages, min_chars, counts)
     except (etree.XMLSyntaxError, OSError, EOFError, RuntimeError, ValueError) as exc:
         raise DumpError(f"{path}: cannot read the streams at bytes {bounds[0]:,}-{bounds[-1]:,} "
                         f"(truncated or corrupt?): {exc}") from exc
 
 
-def _in_order(work, tasks, processes: int, initargs: tuple):
-    """work(task) for every task, in order: here with one process, else in `processes` workers.
+def _in_order(work, tasks, processes: int):
+    """work(*task) for every task (a tuple of arguments), in order: here with one process, else in
+    `processes` workers.
 
     At most CHUNKS_IN_FLIGHT tasks per worker are queued, so the reader never runs ahead of the
     workers. A worker that dies (killed, out of memory) raises BrokenProcessPool instead of hanging.
@@ -385,39 +402,42 @@ def _in_order(work, tasks, processes: int, initargs: tuple):
     if processes == 1:
         # One process: work here, no pickling or worker start-up (a third less CPU than a pool of
         # one on a single core); the same tasks, so the same bytes.
-        _init_worker(*initargs)
-        yield from map(work, tasks)
+        for task in tasks:
+            yield work(*task)
         return
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_init_worker, initargs=initargs) as pool:
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
         pending: deque = deque()
         for task in tasks:
-            pending.append(pool.submit(work, task))
+            pending.append(pool.submit(work, *task))
             if len(pending) >= CHUNKS_IN_FLIGHT * processes:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
 
-def cleaned_parts(files: list[Path], min_chars: int, processes: int, counts: Counter):
+def cleaned_parts(files: list[Path], min_chars: int, processes: int, counts: Counter, sites: set):
     """(JSON lines, counts) of the part's articles in dump order, from its single-stream files (one
-    reader feeding the workers) or its multistream files (each worker reads its own streams)."""
+    reader feeding the workers) or its multistream files (each worker reads its own streams). Adds the
+    sites their siteinfo describes to `sites`."""
     pairs = multistream_pairs(files)
     if pairs is None:
-        yield from _in_order(clean_chunk, iter_chunks(files, processes, counts), processes, (min_chars,))
+        chunks = iter_chunks(files, processes, counts)
+        yield from _in_order(clean_chunk, ((chunk, min_chars) for chunk in chunks
+                                           if not sites.add(chunk[0].site)), processes)
         return
     for path, index in pairs:
         offsets, listed = read_index(index)
         size = path.stat().st_size
         try:
-            prolog, base, header_bytes = read_header(path, offsets[0])
+            header = read_header(path, offsets[0])
         except (etree.XMLSyntaxError, OSError, EOFError, RuntimeError, ValueError) as exc:
             raise DumpError(f"{path}: cannot read its header stream (truncated or corrupt?): {exc}") from exc
-        runs = stream_runs(path, offsets, size)
-        counts["xml_bytes"] += header_bytes
+        sites.add(header.site)
+        runs = [(run_path, bounds, header, min_chars) for run_path, bounds in stream_runs(path, offsets, size)]
+        counts["xml_bytes"] += header.size
         counts["bz2_done"] += offsets[0]
         pages_before = counts["pages"]
-        for lines, run_counts in _in_order(clean_streams, runs, processes, (min_chars, prolog, base)):
+        for lines, run_counts in _in_order(clean_streams, runs, processes):
             counts["pages"] += run_counts.pop("pages", 0)
             counts["bz2_done"] += run_counts.pop("bz2_bytes", 0)
             yield lines, run_counts
@@ -426,17 +446,20 @@ def cleaned_parts(files: list[Path], min_chars: int, processes: int, counts: Cou
                             f"{listed:,}; download the part again")
 
 
-def extract(files: list[Path], out_path: Path, min_chars: int, processes: int, progress: Progress) -> Counter:
-    """Clean every article of `files` into `out_path` (gzip JSON Lines); returns the counts.
+def extract(files: list[Path], out_path: Path, min_chars: int, processes: int,
+            progress: Progress) -> tuple[Counter, list[languages.Site]]:
+    """Clean every article of `files` into `out_path` (gzip JSON Lines); returns the counts and the
+    sites (namespaces and language rules) that the files' siteinfo describe.
 
     The JSON lines are cut into gzip members at fixed offsets of the text (GZIP_BLOCK bytes each), so
     the file's bytes depend on the text alone: not on the format of the dump, nor on the processes.
     """
     counts: Counter = Counter()
+    sites: set = set()
     pending = bytearray()
     try:
         with open(out_path, "wb") as out:
-            for lines, chunk_counts in cleaned_parts(files, min_chars, processes, counts):
+            for lines, chunk_counts in cleaned_parts(files, min_chars, processes, counts, sites):
                 counts.update(chunk_counts)
                 pending += lines
                 while len(pending) >= GZIP_BLOCK:
@@ -448,13 +471,16 @@ def extract(files: list[Path], out_path: Path, min_chars: int, processes: int, p
     except BrokenProcessPool as exc:
         raise DumpError(f"{files[0].parent}: a worker process died (killed, or out of memory?); "
                         "run the stage again, with fewer `resources.processes` if memory is short") from exc
-    return counts
+    return counts, sorted(sites, key=lambda site: (site.language, site.namespaces_given))
 
 
-def stats_of(counts: Counter, files: list[Path]) -> dict:
-    """The stats file: counts only (no timings), so the same input gives the same bytes."""
+def stats_of(counts: Counter, files: list[Path], sites: list[languages.Site]) -> dict:
+    """The stats file: counts only (no timings), so the same input gives the same bytes. "site" says
+    which language's rules cleaned the text (a list if the files were of several wikis)."""
+    described = [site.describe() for site in sites]
     return {
         "files": [path.name for path in files],
+        "site": described[0] if len(described) == 1 else described,
         "pages_seen": counts["pages"],
         "articles_kept": counts["articles"],
         "dropped": {reason: counts[reason] for reason in REASONS},
@@ -488,9 +514,9 @@ def main() -> None:
     progress = Progress(f"extract {args.dump}", sum(path.stat().st_size for path in files))
     try:
         with atomic_path(args.out) as tmp_out, atomic_path(args.stats) as tmp_stats:
-            counts = extract(files, tmp_out, min_chars, processes, progress)
+            counts, sites = extract(files, tmp_out, min_chars, processes, progress)
             seconds = time.perf_counter() - started
-            stats = stats_of(counts, files)
+            stats = stats_of(counts, files, sites)
             tmp_stats.write_text(json.dumps(stats, indent=2) + "\n")
     except DumpError as exc:
         sys.exit(f"error: {exc}")

@@ -23,8 +23,12 @@ import functools
 import html
 import html.entities
 import re
+import unicodedata
 import urllib.parse
 from collections.abc import Callable
+
+import languages
+from languages import Site
 
 # MediaWiki stops expanding templates at depth 40; deeper content is dropped. This also bounds the
 # copying done when kept templates pass their text up the nesting (<= 40 copies per character).
@@ -128,13 +132,6 @@ _QUOTE_RUNS = re.compile(r"(''+)")  # not '{2,}: a literal "''" first lets the e
 # An entity with its semicolon ("&amp;", "&#160;", "&#x2013;"): MediaWiki decodes no other.
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,12}|#[xX][0-9A-Fa-f]{1,12}|רלמ|رلم);")
 _ENTITY_ALIASES = {"&רלמ;": "\u200f", "&رلم;": "\u200f"}  # MediaWiki's own names of &rlm;
-# Behaviour switches (MediaWiki's double-underscore magic words), any case; "__DISAMBIG__" marks a
-# disambiguation page. Other words between "__" ("__init__", "__proto__") are text.
-_MAGIC_WORD = re.compile(
-    r"__(NOTOC|FORCETOC|TOC|NOEDITSECTION|NEWSECTIONLINK|NONEWSECTIONLINK|NOGALLERY|HIDDENCAT|INDEX"
-    r"|NOINDEX|EXPECTUNUSEDCATEGORY|EXPECTUNUSEDTEMPLATE|NOCONTENTCONVERT|NOCC|NOTITLECONVERT|NOTC"
-    r"|STATICREDIRECT|DISAMBIG|NOGLOBAL|ARCHIVEDTALK|NOTALK|EXPECTED_UNCONNECTED_PAGE|START|END)__",
-    re.IGNORECASE)
 # "(e.g.,)", "(see)": a parenthesis whose examples or citation were removed, but for its introducer
 # (matched from a run of spaces' start only: a try inside the run fails at once).
 _INTRODUCER = r"(?:e\.g|i\.e|cf|see|see also|for example|including|citation)\b[.,:;]*+[ \t]*+\)"
@@ -149,6 +146,13 @@ _OPEN_PAREN_PUNCT = re.compile(r"\([ \t]*+[,;][ \t]*+")
 # still skips from "(" to "(".)
 _PAREN_MARKS = re.compile(r"\((?:(?<!\S\()[ \t]*+(?:[,;:][ \t]*+)?\)|[ \t]*+[,;]|" + _INTRODUCER + ")")
 _DOUBLE_COMMA = re.compile(r",[ \t]*+,")
+# "(Berlin, [bɛɐ̯ˈliːn], )": a comma left before a closing parenthesis; found from the ")" (a literal:
+# the engine skips to candidates), then mended. Not a semicolon: entities ("(&Psi;)") are decoded later.
+_PAREN_CLOSE_MARK = re.compile(r"\)(?:(?<=,\))|(?<=, \)))")
+_CLOSE_PAREN_PUNCT = re.compile(r"[ \t]*+,[ \t]*+\)")
+# The same in Chinese and Japanese, with fullwidth brackets and commas: "（）", "（、", "、）"
+_EMPTY_WIDE_PARENS = re.compile(r"（[ \t、，,；]*+）")
+_WIDE_PAREN_PUNCT = re.compile(r"（[ \t]*+[、，,；][ \t]*+|[ \t]*+[、，,；][ \t]*+）")
 _ODD_SPACES = ("\t", "\u00a0", "\u2002", "\u2003", "\u2007", "\u2009", "\u202f")
 # (stray, mended): spaces that removed templates leave before punctuation or at line ends; " ."
 # only before a space or line end, so ".NET" keeps its dot. Applied in this order, after runs of
@@ -178,38 +182,9 @@ _DEFINITION_LINE = re.compile(r"\n([*#:;]*;[*#:;]*)[^\n]*")
 _PRE_LINE = re.compile(r"\n(?= )")  # (one regex pass: faster than '"\n " in text' alone)
 _DEFINITION_STOPS = re.compile(r"[:\[\]{}<]")
 
-# Sections that hold citations and links, not prose; dropped with their subsections. A heading is
-# one when all its words are section words and one of them a citation word ("Works cited", "Notes
-# and sources", "Primary sources", "References and further reading").
-_CITATION_WORDS = frozenset((
-    "references", "reference", "notes", "note", "footnotes", "endnotes", "sources", "source",
-    "bibliography", "bibliographies", "citations", "cited", "further", "links", "link", "see",
-    "gallery", "related", "refs",
-))
-_SECTION_WORDS = _CITATION_WORDS | frozenset((
-    "also", "external", "reading", "and", "&", "primary", "secondary", "tertiary", "general",
-    "specific", "selected", "explanatory", "other", "additional", "online", "print", "works",
-    "pages", "information", "select", "web", "inline", "list", "of", "the",
-))
-_SECTION_SPLIT = re.compile(r"[\s,/]+")
+# The separators of a heading's words or parts ("Notes and references", "脚注・出典")
+_SECTION_SPLIT = re.compile(r"[\s,/・、，]+")
 
-# Templates that mark disambiguation and set-index pages (lower case; names ending in
-# "disambiguation" or starting with "set index" count too).
-_DISAMBIGUATION = frozenset((
-    "disambiguation", "disambig", "dab", "disamb", "dis", "hndis", "geodis", "numberdis",
-    "mil-unit-dis", "letter-numbercombdisambig", "shipindex", "ship index", "sia", "surname",
-    "given name", "set index", "set index article", "chemistry index", "mountain index",
-    "plant common name", "sport index", "lake index", "road index", "molecular formula index",
-))
-
-_FILE_NAMESPACES = frozenset(("file", "image", "media"))
-# The namespaces every wiki has, by their English canonical names
-_NAMESPACES = frozenset((
-    "talk", "user", "user talk", "project", "project talk", "wikipedia", "wikipedia talk", "file",
-    "file talk", "image", "mediawiki", "mediawiki talk", "template", "template talk", "help",
-    "help talk", "category", "category talk", "portal", "draft", "module", "special", "media",
-))
-_DROP_NAMESPACES = frozenset(("category",))
 # Interwiki prefixes that render as visible links (not interlanguage links, which are dropped).
 _INTERWIKI = frozenset(("wikt", "wiktionary", "w", "wikipedia", "s", "wikisource", "q", "wikiquote",
                         "n", "wikinews", "b", "wikibooks", "v", "wikiversity", "c", "commons", "d",
@@ -220,6 +195,17 @@ _INVALID_TITLE = re.compile(r"[<>\[\]{}|\x00-\x1f\x7f]|%[0-9A-Fa-f]{2}|&[A-Za-z0
                             r"|^\.\.?(?:/|$)|/\.\.?(?:/|$)|^:|~~~")
 _URL_START = re.compile(r"(?:https?:|ftp:|irc:|ircs:|news:|mailto:|gopher:)?//|mailto:|news:",
                         re.IGNORECASE)
+# LanguageConverter markup, on wikis whose language has script variants (zh, sr, kk, ...); see _convert
+_CONVERTER = re.compile(r"-\{([^{}]*+)\}-")
+_VARIANT_CODE = r"[a-z]{2,3}(?:-[a-z]{2,4})?"
+_CONVERTER_FLAGS = re.compile(r"[A-Z+\-; ]{1,8}|%s(?: *; *%s)*+ *;?" % (_VARIANT_CODE, _VARIANT_CODE))
+_VARIANT = re.compile(r"\s*+%s\s*+:(.*)" % _VARIANT_CODE, re.DOTALL)
+# A media file's name: a link to one in a namespace the site does not list is an image if an image
+# option follows it (_is_image)
+_MEDIA_FILE = re.compile(r"\.(?:jpe?g|png|gif|svg|tiff?|webp|xcf|pdf|djvu|og[gva]|opus|webm|mp3|wav|flac"
+                         r"|midi?|stl)\s*$", re.IGNORECASE)
+_WIDTH = re.compile(r"\d*(?:x\d+)?")
+# A language code's shape: the first argument of {{IPA|fr|...}}
 _LANGUAGE_PREFIX = re.compile(r"[a-z]{2,3}(?:-[a-z]{1,8}){0,2}$|simple$")
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -603,13 +589,22 @@ _SHIP_PREFIXES = frozenset(("hms", "uss", "ss", "rms", "hmas", "hmcs", "hmnzs", 
                             "usc&gs", "uscgc", "ins", "sms", "ms", "mv", "hnlms", "fs", "hdms"))
 
 
-def _render_template(body: str, today: tuple | None, marks: list[str]) -> str:
+def _formatted(pattern: str) -> Callable:
+    """A renderer that fills `pattern`'s {1}, {2}, ... with the positional arguments ("" if missing)."""
+    return lambda pos, named: pattern.format("", *pos, *[""] * 9).strip()
+
+
+# The renderers a language table may name for its inline templates, besides English template names
+_GENERIC_RENDERERS = {"first": _first, "second": _second, "last": _last, "joined": _joined, "nothing": None}
+
+
+def _render_template(body: str, today: tuple | None, marks: list[str], site: Site) -> str:
     """One template's wikitext (its inner templates and links already rendered) -> visible text.
 
     Appends the names of disambiguation templates to `marks`.
     """
     raw_name, _, rest = body.partition("|")
-    name, disambiguation, renderer, dated = _template_kind(raw_name)
+    name, disambiguation, renderer, dated = _template_kind(raw_name, site)
     if disambiguation:
         marks.append(name)
     if renderer is None:
@@ -623,18 +618,28 @@ def _render_template(body: str, today: tuple | None, marks: list[str]) -> str:
 # Pages use a few thousand template names over and over, and normalizing a name costs more than
 # rendering most templates (which render nothing): the answers for the names seen last are kept.
 @functools.lru_cache(maxsize=1 << 16)
-def _template_kind(raw_name: str) -> tuple[str, bool, Callable | None, bool]:
+def _template_kind(raw_name: str, site: Site) -> tuple[str, bool, Callable | None, bool]:
     """A template's name as written -> (its name, whether it marks a disambiguation page, its
-    renderer or None, whether that renderer takes `today` too)."""
+    renderer or None, whether that renderer takes `today` too). The site's table names the local
+    templates' renderers ({{仮リンク}}: "first"); English names render as on English Wikipedia."""
     name = " ".join(raw_name.replace("_", " ").split()).lower()
     if name.startswith(("subst:", "safesubst:")):
         name = name.partition(":")[2].strip()
-    if name.startswith("template:"):
-        name = name[9:].strip()
-    disambiguation = (name in _DISAMBIGUATION or name.endswith("disambiguation")
-                      or name.startswith("set index"))
+    for prefix in site.template_prefixes:  # "template:", "plantilla:"
+        if name.startswith(prefix):
+            name = name[len(prefix):].strip()
+            break
+    disambiguation = (name in site.disambiguation_templates or name.endswith(site.disambiguation_suffixes)
+                      or name.startswith(site.disambiguation_prefixes))
     if ":" in name:
         return name, disambiguation, _render_parser_function, False
+    local = site.inline_templates.get(name)
+    if local is not None:
+        if local in _GENERIC_RENDERERS:
+            return name, disambiguation, _GENERIC_RENDERERS[local], False
+        if "{" in local:  # a pattern of its arguments: "século {1}"
+            return name, disambiguation, _formatted(local), False
+        name = local  # the English template that renders the same
     renderer = _RENDERERS.get(name)
     if renderer is None:
         if name in _DATED_RENDERERS:
@@ -660,7 +665,7 @@ def _render_parser_function(body: str) -> str:
     return ""
 
 
-def _render_link(body: str, nested: bool = False) -> str:
+def _render_link(body: str, site: Site, nested: bool = False) -> str:
     """One internal link's wikitext -> its visible text; files, categories, interlanguage -> "".
 
     A link MediaWiki cannot make (a target with < > [ ] { } |, an entity or a %-escape left once
@@ -673,14 +678,17 @@ def _render_link(body: str, nested: bool = False) -> str:
         target = target[1:].lstrip()
     prefix, colon, rest = target.partition(":")
     if colon:
-        namespace = prefix.strip().lower()
-        if not colon_first and (namespace in _FILE_NAMESPACES or namespace in _DROP_NAMESPACES):
-            return ""
-        if (not colon_first and namespace not in _INTERWIKI and _LANGUAGE_PREFIX.match(namespace)
-                and (prefix.strip().islower() or not rest.startswith(" "))):  # not "[[Ice: A Novel]]"
-            return ""  # interlanguage link: [[de:Anarchismus]]
-    if colon and not rest.strip() and prefix.strip().lower() in _NAMESPACES:
-        return f"[[{body}]]"  # "[[Project:]]": a namespace, no title
+        namespace = " ".join(prefix.replace("_", " ").split()).lower()
+        if not colon_first:
+            if namespace in site.files or namespace in site.categories:
+                return ""
+            if (namespace in site.interlanguage and namespace not in _INTERWIKI
+                    and (prefix.strip().islower() or not rest.startswith(" "))):  # not "[[Ice: A Novel]]"
+                return ""  # interlanguage link: [[de:Anarchismus]]
+            if namespace not in site.namespaces and _is_image(rest, label, site):
+                return ""  # a file in a namespace the site does not list: "[[Archivo:x.jpg|miniatura|...]]"
+        if not rest.strip() and namespace in site.namespaces:
+            return f"[[{body}]]"  # "[[Project:]]": a namespace, no title
     if (colon or target[:1] == "/") and _URL_START.match(target):
         return f"[[{body}]]"  # "[[http://x y]]": "[", then an external link, then "]"
     if "&" in target:
@@ -698,7 +706,39 @@ def _render_link(body: str, nested: bool = False) -> str:
     return target.replace("'", _APOSTROPHE) if "''" in target else target
 
 
-def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
+def _convert(match: re.Match) -> str:
+    """"-{text}-" -> text, as written; "-{zh-hans:联邦州; zh-hant:邦}-" -> the first variant's text (one
+    script throughout would need the whole page converted: a reader of either script sees one of
+    them); "-{H|...}-" and "-{T|...}-" (a rule for the page, a title) and "-{-|...}-" -> nothing."""
+    body = match.group(1)
+    flags, bar, rest = body.partition("|")
+    if bar and _CONVERTER_FLAGS.fullmatch(flags.strip()):
+        if "H" in flags or "T" in flags or "-" in flags and flags.strip() == "-":
+            return ""
+        body = rest
+    if ":" in body:
+        for rule in body.split(";"):
+            variant = _VARIANT.match(rule.rpartition("=>")[2])  # "源=>zh-cn:目标": the target
+            if variant:
+                return variant.group(1).strip()
+    return body
+
+
+def _is_image(title: str, options: str, site: Site) -> bool:
+    """Whether a link to `title` with `options` (after its first "|") shows an image: the title is a
+    media file's, or an option is an image option ("thumb", "miniatura", "upright=1.2", "220px")."""
+    if _MEDIA_FILE.search(title):
+        return True
+    for option in options.split("|"):
+        option = " ".join(option.split()).lower()
+        if (option in site.image_options or option.partition("=")[0] + "=" in site.image_options
+                or any(option.endswith(suffix) and _WIDTH.fullmatch(option[:-len(suffix)])
+                       for suffix in site.image_option_suffixes)):
+            return True
+    return False
+
+
+def _resolve_nesting(text: str, today: tuple | None, marks: list[str], site: Site) -> str:
     """Render templates {{...}} and internal links [[...]] innermost first, in one linear scan."""
     if "[[" in text:
         text = "".join(_PIPED_LINK.split("".join(_PLAIN_LINK.split(text))))
@@ -731,9 +771,9 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
                 if len(stack) <= MAX_DEPTH:
                     body = text[position + 2:following >> 2]
                     if kind == _OPEN_TEMPLATE:
-                        stack[-1].append(_render_template(body, today, marks))
+                        stack[-1].append(_render_template(body, today, marks, site))
                     else:
-                        stack[-1].append(_render_link(body))
+                        stack[-1].append(_render_link(body, site))
                         if kinds[-1] == "[":
                             kinds[-1] = "]"  # a link with a link in its text
                 continue
@@ -747,13 +787,13 @@ def _resolve_nesting(text: str, today: tuple | None, marks: list[str]) -> str:
                 kinds.pop()
                 templates -= 1
                 body = "".join(stack.pop())
-                stack[-1].append(_render_template(body, today, marks) if len(stack) <= MAX_DEPTH else "")
+                stack[-1].append(_render_template(body, today, marks, site) if len(stack) <= MAX_DEPTH else "")
             else:
                 stack[-1].append("}}")
         elif kinds[-1] == "[" or kinds[-1] == "]":  # "]]" closing a link
             nested = kinds.pop() == "]"
             body = "".join(stack.pop())
-            stack[-1].append(_render_link(body, nested) if len(stack) <= MAX_DEPTH else "")
+            stack[-1].append(_render_link(body, site, nested) if len(stack) <= MAX_DEPTH else "")
             if kinds[-1] == "[":
                 kinds[-1] = "]"
         else:
@@ -943,9 +983,9 @@ def _block_mark(match: re.Match) -> str:
     return _BLOCK_CLOSE if match.group(1) else _BLOCK_OPEN
 
 
-def _switch(match: re.Match, marks: list[str]) -> str:
-    """A behaviour switch shows nothing; __DISAMBIG__ marks the page."""
-    if match.group(1).upper() == "DISAMBIG":
+def _switch(match: re.Match, marks: list[str], site: Site) -> str:
+    """A behaviour switch shows nothing; __DISAMBIG__ (or its local name) marks the page."""
+    if match.group(1).upper() in site.disambiguation_switches:
         marks.append("__DISAMBIG__")
     return ""
 
@@ -1043,7 +1083,7 @@ def _bold_to_apostrophe(parts: list[str], out: list[str], bold_runs: list[int]) 
 # Line pass: tables, headings, lists, dropped sections
 
 
-def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]:
+def _clean_lines(text: str, site: Site) -> tuple[list[str], list[tuple[int, int]], set[int]]:
     """Lines -> (the lines kept, [(index, level)] of the headings among them, the indexes of those
     with nothing under them in the source); tables and the trailing reference sections removed.
 
@@ -1071,7 +1111,7 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
             if inline:  # no paragraph break: the text goes on into a next line with block tags
                 continue
             if paragraph:
-                lines.append(" ".join(paragraph))
+                lines.append(_join_lines(paragraph))
                 paragraph = []
             if after_text and not table_depth and not skip_level:
                 lines.append("")
@@ -1081,7 +1121,7 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
         if first == _PRE and not (blocks and (_BLOCK_OPEN in line or _BLOCK_CLOSE in line)):
             if not table_depth and not skip_level:  # preformatted: a line of its own
                 if paragraph:
-                    lines.append(" ".join(paragraph))
+                    lines.append(_join_lines(paragraph))
                     paragraph = []
                 lines.append(line)
                 after_text = True
@@ -1089,7 +1129,7 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
         if first in ":{" and line.lstrip(":").startswith("{|"):
             table_depth += 1
             if paragraph:
-                lines.append(" ".join(paragraph))
+                lines.append(_join_lines(paragraph))
                 paragraph = []
             continue
         if table_depth:
@@ -1098,7 +1138,7 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
             continue
         heading = _heading(line) if first == "=" else None
         if paragraph and (heading or first in "*#:;" or first == "-" and line.startswith("----")):
-            lines.append(" ".join(paragraph))  # a heading, a list item or a rule ends the paragraph
+            lines.append(_join_lines(paragraph))  # a heading, a list item or a rule ends the paragraph
             paragraph = []
         if heading:
             level, title = heading
@@ -1108,7 +1148,7 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
             if skip_level and level > skip_level:
                 continue
             skip_level = 0
-            if _is_dropped_section(title):
+            if _is_dropped_section(title, site):
                 skip_level = level
                 continue
             if title:
@@ -1127,7 +1167,7 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
                 heading_number = number  # tags alone: nothing stands under the heading yet
             continue
         if inline:  # a line of text after one with block tags starts a paragraph
-            lines.append(" ".join(paragraph))
+            lines.append(_join_lines(paragraph))
             paragraph = []
             inline = False
         if first in "*#:;":
@@ -1147,10 +1187,30 @@ def _clean_lines(text: str) -> tuple[list[str], list[tuple[int, int]], set[int]]
         paragraph.append(line)
         after_text = True
     if paragraph:
-        lines.append(" ".join(paragraph))
+        lines.append(_join_lines(paragraph))
     if heading_number >= 0 and not "".join(source[heading_number + 1:]).strip():
         bare.add(headings[-1][0])  # the last heading, with blank lines at most after it
     return lines, headings, bare
+
+
+def _join_lines(paragraph: list[str]) -> str:
+    """The lines of one paragraph as one: a space between two lines, as a browser shows the line end
+    MediaWiki keeps, but none between two wide (Chinese, Japanese) characters, as CSS Text's segment
+    break rules say, where words have no spaces between them."""
+    if len(paragraph) < 2:
+        return paragraph[0] if paragraph else ""
+    pieces = [paragraph[0]]
+    for before, line in zip(paragraph, paragraph[1:]):
+        if not (before and line and _is_wide(before[-1]) and _is_wide(line[0])):
+            pieces.append(" ")
+        pieces.append(line)
+    return "".join(pieces)
+
+
+def _is_wide(char: str) -> bool:
+    # East Asian Width F, W or H, but not Hangul: Korean writes spaces between words
+    return (char >= "\u1100" and unicodedata.east_asian_width(char) in "FWH"
+            and unicodedata.name(char, "").partition(" ")[0] != "HANGUL")
 
 
 def _block_line(line: str, paragraph: list[str], lines: list[str], inline: bool) -> bool:
@@ -1160,12 +1220,12 @@ def _block_line(line: str, paragraph: list[str], lines: list[str], inline: bool)
     otherwise it ends the paragraph before it. Returns whether the line ends on text, which goes on."""
     pieces = _BLOCK_MARKS.split(line)
     if paragraph and not inline:
-        lines.append(" ".join(paragraph))
+        lines.append(_join_lines(paragraph))
         paragraph.clear()
     for piece in pieces:
         if piece == _BLOCK_OPEN or piece == _BLOCK_CLOSE:
             if paragraph:
-                lines.append(" ".join(paragraph))
+                lines.append(_join_lines(paragraph))
                 paragraph.clear()
         elif piece.strip():
             paragraph.append(piece.strip())
@@ -1228,12 +1288,17 @@ def _heading(line: str) -> tuple[int, str] | None:
     return level, line[level:len(line) - level].strip()
 
 
-def _is_dropped_section(title: str) -> bool:
-    """Whether a heading titles a section of citations or links ("References", "Works cited",
-    "Notes and sources"): its words are all from _SECTION_WORDS, one of them a citation word."""
-    words = _SECTION_SPLIT.split(title.lower().strip(" :."))
-    return (any(word in _CITATION_WORDS for word in words)
-            and all(word in _SECTION_WORDS for word in words if word))
+def _is_dropped_section(title: str, site: Site) -> bool:
+    """Whether a heading titles a section of citations or links: one the site's table lists
+    ("Einzelnachweise", "脚注"), or one whose words or parts ("Works cited", "Notes and sources",
+    "脚注・出典") are all section words or listed headings, one of them a citation word or heading."""
+    title = title.lower().strip(" :.")
+    if title in site.section_titles:
+        return True
+    words = [word for word in _SECTION_SPLIT.split(title) if word]
+    titles, citations = site.section_titles, site.citation_words
+    return (any(word in citations or word in titles for word in words)
+            and all(word in site.section_words or word in titles for word in words))
 
 
 def _tidy(text: str) -> str:
@@ -1245,6 +1310,11 @@ def _tidy(text: str) -> str:
     tidied = text
     if _PAREN_MARKS.search(tidied):  # rare: one scan instead of one per pass
         tidied = _OPEN_PAREN_PUNCT.sub("(", _EMPTY_PARENS.sub("", _EMPTY_INTRODUCTION.sub("", tidied)))
+    if _PAREN_CLOSE_MARK.search(tidied):
+        tidied = _CLOSE_PAREN_PUNCT.sub(")", tidied)
+    if "（" in tidied:  # one character: a fast scan
+        tidied = _WIDE_PAREN_PUNCT.sub(lambda m: "（" if m.group().lstrip()[0] == "（" else "）",
+                                       _EMPTY_WIDE_PARENS.sub("", tidied))
     tidied = _DOUBLE_COMMA.sub(",", tidied)
     for space in _ODD_SPACES:
         if space in tidied:  # one character: a fast scan
@@ -1328,22 +1398,25 @@ def _drop_empty_headings(lines: list[str], headings: list[tuple[int, int]], bare
 # Public API
 
 
-def clean(wikitext: str, today: tuple[int, int, int] | None = None) -> str:
+def clean(wikitext: str, today: tuple[int, int, int] | None = None, site: Site | None = None) -> str:
     """Wikitext of one page -> plain text: paragraphs, headings and list items on their own lines.
 
     `today` (year, month, day) is the date that age templates count to; pass the revision date so the
-    output depends on the page alone. Without it, ages are left out.
+    output depends on the page alone. Without it, ages are left out. `site` is the wiki's namespaces
+    and language rules (languages.site_for, languages.read_siteinfo); English Wikipedia's by default.
     """
-    return clean_page(wikitext, today)[0]
+    return clean_page(wikitext, today, site)[0]
 
 
-def is_disambiguation(wikitext: str) -> bool:
+def is_disambiguation(wikitext: str, site: Site | None = None) -> bool:
     """True for disambiguation and set-index pages ({{disambiguation}}, {{dab}}, {{hndis}}, ...)."""
-    return clean_page(wikitext)[1]
+    return clean_page(wikitext, None, site)[1]
 
 
-def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tuple[str, bool]:
+def clean_page(wikitext: str, today: tuple[int, int, int] | None = None,
+               site: Site | None = None) -> tuple[str, bool]:
     """(plain text, whether the page is a disambiguation or set-index page); see `clean`."""
+    site = site or languages.english()
     marks: list[str] = []
     text = wikitext
     # count, not "in", for U+E000: its low byte is zero, so "in" cannot skip ahead with memchr as
@@ -1355,14 +1428,16 @@ def clean_page(wikitext: str, today: tuple[int, int, int] | None = None) -> tupl
     protected: list[str] = []
     text = _extract_elements(text, protected)
     text = _PRE_LINE.sub("\n" + _PRE, "\n" + text if text[:1] == " " else text)
-    text = _resolve_nesting(text, today, marks)
+    text = _resolve_nesting(text, today, marks, site)
+    if site.converter and "-{" in text:
+        text = _CONVERTER.sub(_convert, text)
     text = _EXTERNAL_LINK.sub(r"\1", text)  # before tags go: a URL ends at a "<"
     if "<" in text:  # one character: a fast scan, and a third of the text has no tag left
         text = _TAG.sub("", _BLOCK_TAG.sub(_block_mark, _BR.sub(_LINE_BREAK, text)))
     text = _drop_bold_italic(text)
     if "_" in text:  # one character: a fast scan, and more than a third of pages have none
-        text = _MAGIC_WORD.sub(lambda match: _switch(match, marks), text)
-    text = "\n".join(_drop_empty_headings(*_clean_lines(text)))
+        text = site.switch.sub(lambda match: _switch(match, marks, site), text)
+    text = "\n".join(_drop_empty_headings(*_clean_lines(text, site)))
     if _BLOCK_OPEN in text or _BLOCK_CLOSE in text:  # left in list items and headings
         text = text.replace(_BLOCK_OPEN, "").replace(_BLOCK_CLOSE, "")
     if _LINE_BREAK in text:

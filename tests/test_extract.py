@@ -22,7 +22,7 @@ import yaml
 from conftest import REPO, SAMPLE_DUMP, TEST_PARAMS
 
 import extract
-from extract import DumpError, clean_chunk, dump_files, iter_pages
+from extract import DumpError, Page, clean_chunk, dump_files, iter_pages
 from make_sample_mirror import multistream_bytes, read_pages
 
 SINGLE_STREAM_FILES = sorted(SAMPLE_DUMP.glob("*-pages-articles[0-9]*.xml-p*.bz2"))
@@ -208,17 +208,17 @@ def test_utf16_dump_and_odd_namespace_are_read():
 def test_a_page_that_raises_is_counted_as_an_error(monkeypatch):
     real = extract.wikitext.clean_page
 
-    def failing(text, today=None):
+    def failing(text, today=None, site=None):
         if "BROKEN" in text:
             raise ValueError("a cleaner bug")
-        return real(text, today)
+        return real(text, today, site)
 
     monkeypatch.setattr(extract.wikitext, "clean_page", failing)
-    extract._init_worker(10)
     good = "'''Anarchism''' is a [[political philosophy]] that advocates self-governed societies."
-    chunk = [("1", "u1", "Good", good, "2016-04-22T10:19:33Z"), ("2", "u2", "Bad", "BROKEN", ""),
-             ("3", "u3", "Short", "Stub.", "")]
-    lines, counts = clean_chunk(chunk)
+    english = extract.languages.english()
+    chunk = [Page("1", "u1", "Good", good, "2016-04-22T10:19:33Z", english),
+             Page("2", "u2", "Bad", "BROKEN", "", english), Page("3", "u3", "Short", "Stub.", "", english)]
+    lines, counts = clean_chunk(chunk, 10)
     assert counts["error"] == 1 and counts["too_short"] == 1 and counts["articles"] == 1
     (doc,) = [json.loads(line) for line in lines.decode().splitlines()]
     assert doc["title"] == "Good" and doc["text"].startswith("Anarchism is a political philosophy")
@@ -309,10 +309,10 @@ def test_multistream_output_is_identical_whatever_the_processes(many_streams, tm
                                     ("multi 2", multi.parent, 2), ("multi 3", multi.parent, 3)]:
         out = tmp_path / f"{name}.jsonl.gz"
         progress = LastValue()
-        counts = extract.extract(dump_files(folder), out, 200, processes, progress)
+        counts, sites = extract.extract(dump_files(folder), out, 200, processes, progress)
         assert counts["pages"] == pages
         assert progress.done == sum(p.stat().st_size for p in folder.iterdir() if "-index" not in p.name)
-        outputs[name] = (out.read_bytes(), extract.stats_of(counts, []))
+        outputs[name] = (out.read_bytes(), extract.stats_of(counts, [], sites))
     assert len({data for data, _ in outputs.values()}) == 1
     assert len({json.dumps(stats) for _, stats in outputs.values()}) == 1
     data = outputs["single"][0]
