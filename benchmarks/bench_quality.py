@@ -1,10 +1,24 @@
 """Text quality of src/wikitext.py against wikiextractor 3.1.0 (`--no-templates`), on the sample, on
-pages the cleaner was not tuned on, and on held-out pages; and whether any paragraph of prose is lost.
+pages the cleaner was not tuned on, on held-out pages, and on pages of other languages' Wikipedias;
+and whether any paragraph of prose is lost.
 
-Usage (from the repository root; about a minute; needs PyPI for wikiextractor):
+Usage (from the repository root; about two minutes; needs PyPI for wikiextractor):
     python benchmarks/bench_quality.py [--source data/mirror/enwiki/20251101]
                                        [--untuned benchmarks/data/untuned_pages.jsonl.bz2]
                                        [--heldout benchmarks/data/heldout_pages.jsonl.bz2]
+                                       [--languages tests/data/languages]
+                                       [--languages-heldout benchmarks/data/heldout_languages.jsonl.bz2]
+                                       [--baseline-rev 446d2ba]
+
+Other languages: each `<language>.jsonl.bz2` of tests/data/languages/ (tuned on) and each language's
+pages in heldout_languages.jsonl.bz2 (held out: figures only) are cleaned with the site their real
+siteinfo gives (tests/data/languages/siteinfo/; else one written from src/languages.yaml's names).
+Their junk adds the language's file and category namespace names before a ":", its image options
+before a "|" and its behaviour switches (in place of "Category:" and "thumb|"), and is compared with
+the junk of the cleaner at `--baseline-rev` (446d2ba: English rules only). Their holes are the
+patterns any language shows (HOLES' English word patterns left out) and fullwidth "（）", "（、".
+Words are words, but each Chinese or Japanese character counts as one. Every table also gives GPT-2's
+tokens per UTF-8 byte of our text.
 
 Three corpora: "sample", every article of the sample mirror's single-stream parts (the pages the
 cleaner was tuned on), read by the stage's own reader; "untuned", the real English Wikipedia pages of
@@ -22,6 +36,7 @@ the stage drops them. Prints one table per corpus, for ours and for wikiextracto
   - wikiextractor's sentences (>= 40 chars) found in ours (bench_extract's `sentence_coverage`);
   - prose paragraphs of the source and how many of them ours lost entirely (benchmarks/prose.py:
     none of the paragraph's runs of 5 plain words is in our text; goal: 0), on every page we keep;
+  - lines of our text that are a trailing section's heading (prose.py's own list per language; goal: 0);
 then the goals with pass/fail, and (sample and untuned only) our most frequent junk and holes with 40
 characters of context, the pages that miss the most of wikiextractor's words and those words, and the
 first lost paragraphs. Here (19 s, before the prose check and the held-out pages):
@@ -49,9 +64,10 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from bench_extract import (JUNK, junk_per_mb, matches_per_mb, normalized, read_wikiextractor,
+from bench_clean import baseline_module
+from bench_extract import (JUNK, matches_per_mb, normalized, read_wikiextractor,
                            sentence_coverage)
-from prose import DROPPED_SECTIONS_BY_LANGUAGE, lost_paragraphs, prose_paragraphs
+from prose import lost_paragraphs, prose_paragraphs, trailing_headings_kept
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
@@ -128,11 +144,12 @@ def language_site(language: str) -> tuple[languages.Site, bytes]:
         table = languages.tables()["languages"].get(language, {})
         names = {**{number: names[0] for number, names in languages.CANONICAL.items()},
                  **{int(number): names[0] for number, names in (table.get("namespaces") or {}).items()}}
-        siteinfo = (f"<siteinfo><sitename>Wikipedia</sitename><base>https://{language}.wikipedia.org/wiki/"
-                    "</base><namespaces><namespace key=\"0\" case=\"first-letter\" />"
-                    + "".join(f'<namespace key="{number}" case="first-letter">{escape(name)}</namespace>'
+        # one element a line: wikiextractor reads the dump line by line
+        siteinfo = (f"<siteinfo>\n<sitename>Wikipedia</sitename>\n<base>https://{language}.wikipedia.org/wiki/"
+                    "</base>\n<namespaces>\n<namespace key=\"0\" case=\"first-letter\" />\n"
+                    + "".join(f'<namespace key="{number}" case="first-letter">{escape(name)}</namespace>\n'
                               for number, name in sorted(names.items()))
-                    + "</namespaces></siteinfo>\n").encode("utf-8")
+                    + "</namespaces>\n</siteinfo>\n").encode("utf-8")
     header = (f'<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" xml:lang="{language}">\n'
               .encode() + siteinfo)
     root = etree.fromstring(header + b"</mediawiki>")
@@ -196,7 +213,8 @@ def dump_xml(header: bytes, pages: list[tuple[str, str, str]]) -> bytes:
     return b"".join(parts)
 
 
-def clean_ours(pages: list[tuple[str, str, str]], site: languages.Site | None = None) -> tuple[dict[str, str], int]:
+def clean_ours(pages: list[tuple[str, str, str]],
+               site: languages.Site | None = None) -> tuple[dict[str, str], int]:
     """Our text of every page that is not a disambiguation page, by page id; and how many were."""
     docs, disambiguation = {}, 0
     for page_id, _, text in pages:
@@ -249,10 +267,10 @@ def prose_lost(pages: list[tuple[str, str, str]], ours: dict[str, str],
     return total, lost
 
 
-def trailing_sections_kept(ours: dict[str, str], language: str) -> int:
+def trailing_sections_kept(pages: list[tuple[str, str, str]], ours: dict[str, str], language: str) -> int:
     """Lines of our text that are the heading of a trailing section (prose.py's list for the language)."""
-    headings = DROPPED_SECTIONS_BY_LANGUAGE.get(language, DROPPED_SECTIONS_BY_LANGUAGE["en"])
-    return sum(line.strip(" :.").lower() in headings for text in ours.values() for line in text.split("\n"))
+    return sum(len(trailing_headings_kept(text, ours[page_id], language))
+               for page_id, _, text in pages if page_id in ours)
 
 
 def run_wikiextractor(python: Path, xml: bytes, work: Path) -> dict[str, str]:
@@ -265,10 +283,10 @@ def run_wikiextractor(python: Path, xml: bytes, work: Path) -> dict[str, str]:
 
 
 def measure(name: str, pages, header: bytes, python: Path, work: Path, site: languages.Site | None = None,
-            tuned: bool = True) -> dict:
+            tuned: bool = True, baseline=None) -> dict:
     """Every figure of one corpus, for ours and for wikiextractor, on the pages both keep. `site`: the
-    wiki's (English Wikipedia's by default); another language's corpus also gets the junk of English
-    rules alone (the baseline: the cleaner before it had per-language rules) and GPT-2's tokens per byte."""
+    wiki's (English Wikipedia's by default); another language's corpus also gets the junk of `baseline`
+    (src/wikitext.py at --baseline-rev, English rules only) and GPT-2's tokens per byte."""
     language = site.language if site else "en"
     ours, disambiguation = clean_ours(pages, site)
     paragraphs = prose_lost(pages, ours, language)
@@ -286,15 +304,16 @@ def measure(name: str, pages, header: bytes, python: Path, work: Path, site: lan
               "theirs": theirs, "titles": {page_id: title for page_id, title, _ in pages},
               "junk_patterns": junk, "holes_patterns": holes,
               "junk": (matches_per_mb(ours, junk)[0], matches_per_mb(theirs, junk)[0]),
+              "junk_counts": (matches_per_mb(ours, junk)[1], matches_per_mb(theirs, junk)[1]),
               "holes": (matches_per_mb(ours, holes), matches_per_mb(theirs, holes)), "words_kept": kept,
               "missing": missing, "coverage": sentence_coverage(ours, theirs), "prose": paragraphs,
-              "tuned": tuned, "language": language, "sections_kept": trailing_sections_kept(ours, language)}
+              "tuned": tuned, "language": language,
+              "sections_kept": trailing_sections_kept(pages, ours, language)}
+    text = "".join(ours.values())
+    result["tokens_per_byte"] = len(gpt2_encoding().encode_ordinary(text)) / max(len(text.encode()), 1)
     if site is not None:
-        english = {page_id: text for page_id, text in clean_ours(pages, languages.english())[0].items()
-                   if page_id in ours}
-        text = "".join(ours.values())
-        result["english_junk"] = matches_per_mb(english, junk)[0]
-        result["tokens_per_byte"] = len(gpt2_encoding().encode_ordinary(text)) / max(len(text.encode()), 1)
+        before = {page_id: baseline.clean_page(text, TODAY)[0] for page_id, _, text in pages if page_id in ours}
+        result["baseline_junk"] = matches_per_mb(before, junk)[0]
     return result
 
 
@@ -310,8 +329,12 @@ def report(result: dict, listings: bool = True) -> dict[str, bool]:
           f"{sum(len(t.encode()) for t in theirs.values()) / 1e6:.2f} MB")
     print(f"{'':<44}{'ours':>10}{'wikiextractor':>15}")
     print(f"{'junk per MB of output':<44}{result['junk'][0]:>10.1f}{result['junk'][1]:>15.1f}")
-    if "english_junk" in result:
-        print(f"{'  with English rules alone (baseline)':<44}{result['english_junk']:>10.1f}{'-':>15}")
+    for kind, count in result["junk_counts"][0].items():
+        if count or result["junk_counts"][1][kind]:
+            print(f"{'  ' + kind + ' (count)':<44}{count:>10,}{result['junk_counts'][1][kind]:>15,}")
+    if "baseline_junk" in result:
+        print(f"{'  the cleaner at the baseline revision':<44}{result['baseline_junk']:>10.1f}{'-':>15}"
+              f"   (ours: {result['junk'][0] / max(result['baseline_junk'], 1e-9):.2f}x the baseline's)")
     print(f"{'holes per MB of output':<44}{our_holes:>10.1f}{their_holes:>15.1f}")
     for kind in result["holes_patterns"]:
         print(f"{'  ' + kind + ' (count)':<44}{our_hole_counts[kind]:>10,}{their_hole_counts[kind]:>15,}")
@@ -323,8 +346,7 @@ def report(result: dict, listings: bool = True) -> dict[str, bool]:
     print(f"{'  lost: none of their words in ours':<44}{len(lost):>10,}{'-':>15}"
           f"   ({len(lost) / max(paragraphs, 1):.2%})")
     print(f"{'trailing section headings kept':<44}{result['sections_kept']:>10,}{'-':>15}")
-    if "tokens_per_byte" in result:
-        print(f"{'GPT-2 tokens per UTF-8 byte of our text':<44}{result['tokens_per_byte']:>10.3f}{'-':>15}")
+    print(f"{'GPT-2 tokens per UTF-8 byte of our text':<44}{result['tokens_per_byte']:>10.3f}{'-':>15}")
     goals = {"junk": result["junk"][0] <= JUNK_GOAL,
              "words kept": result["words_kept"] >= WORDS_KEPT_GOAL,
              "holes": our_holes <= HOLES_RATIO_GOAL * their_holes, "prose lost": not lost,
@@ -371,6 +393,9 @@ def main() -> None:
     parser.add_argument("--languages", type=Path, default=LANGUAGE_PAGES,
                         help="a folder of <language>.jsonl.bz2 pages (and siteinfo/<language>.xml)")
     parser.add_argument("--languages-heldout", type=Path, default=LANGUAGE_HELDOUT)
+    parser.add_argument("--baseline-rev", default="446d2ba",
+                        help="the cleaner whose junk each other language's pages are compared with (446d2ba: "
+                             "English rules only, before src/languages.py)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench_quality_") as tmp:
@@ -379,6 +404,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "venv", str(tmp / "venv")], check=True)
         subprocess.run([str(tmp / "venv/bin/pip"), "install", "-q", "wikiextractor==3.1.0"], check=True)
         python = tmp / "venv/bin/python"
+        baseline = baseline_module(args.baseline_rev, tmp)
         header, sample = sample_pages(args.source)
         results = [measure("sample (tuned on)", sample, header, python, tmp / "sample"),
                    measure("untuned pages", untuned_pages(args.untuned), header, python, tmp / "untuned",
@@ -390,10 +416,11 @@ def main() -> None:
             language = path.name.split(".")[0]
             site, language_header = language_site(language)
             results.append(measure(f"{language} pages", language_pages(path, language)[language],
-                                   language_header, python, tmp / language, site))
+                                   language_header, python, tmp / language, site, baseline=baseline))
             if language in heldout_by_language:
                 heldout.append(measure(f"{language} held-out pages", heldout_by_language[language],
-                                       language_header, python, tmp / f"{language}-heldout", site, tuned=False))
+                                       language_header, python, tmp / f"{language}-heldout", site, tuned=False,
+                                       baseline=baseline))
     verdicts = {result["name"]: report(result) for result in results}
     verdicts.update((result["name"], report(result, listings=False)) for result in heldout)
     print("\ngoals:")

@@ -80,6 +80,7 @@ _INLINE = re.compile(r"\[(?:https?:|ftp:|//)[^\]\n]*\]|https?://\S+|<[^<>\n]*>|'
 _HEADING = re.compile(r"(={1,6})(.+?)\1[ \t]*$")
 # A word: a run of letters and digits, but each character of a script without spaces on its own
 _WIDE = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TRAIL = re.compile(r"[^\W\d_]*")
 _WORD = re.compile(r"[%s]|[^\W_%s]+" % (_WIDE, _WIDE))
 _WIDE_CHAR = re.compile("[%s]" % _WIDE)
 _MASK = "\x00"
@@ -98,7 +99,10 @@ def _masked(wikitext: str) -> str:
             continue
         depth = next((i for i in range(len(stack) - 1, -1, -1) if stack[i][0] == kind), None)
         if depth is not None:  # closes the innermost open of its kind; opens left inside never close
-            spans.append((stack[depth][1], match.end()))
+            end = match.end()
+            if kind == "link":  # its trail ("[[Беларусь]]ю", "[[dog]]s") is part of its text
+                end = _TRAIL.match(text, end).end()
+            spans.append((stack[depth][1], end))
             del stack[depth:]
     chars = list(text)
     for start, end in spans:
@@ -188,3 +192,13 @@ def lost_paragraphs(wikitext: str, text: str, language: str = "en") -> list[str]
         if candidates and candidates.isdisjoint(kept):
             lost.append(source)
     return lost
+
+
+def trailing_headings_kept(wikitext: str, text: str, language: str = "en") -> list[str]:
+    """The lines of `text`, a page's cleaned text, that are a trailing section's heading (this module's
+    list for `language`), but for those its wikitext holds as a line of text too ("'''Literatur'''"
+    over a paragraph on Berlin's writers)."""
+    headings = DROPPED_SECTIONS_BY_LANGUAGE.get(language, DROPPED_SECTIONS)
+    as_text = {line.strip(" '").lower() for line in wikitext.split("\n") if not line.startswith("=")}
+    return [line for line in text.split("\n")
+            if line.strip(" :.").lower() in headings and line.lower() not in as_text]

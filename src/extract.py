@@ -7,7 +7,11 @@ Reads the part's `*.bz2` files in `--dump` (in order of first page id), keeps ar
 redirect, wikitext, not a disambiguation page, at least `extract.min_chars` characters once cleaned)
 and writes one line per article, in dump order:
     {"id":"12","url":"https://en.wikipedia.org/wiki?curid=12","title":"Anarchism","text":"..."}
-`--stats` gets the counts: pages seen, articles kept, pages dropped per reason, MB of XML, characters.
+The text is cleaned with the wiki's own namespace names and its language's rules, read from the part's
+`<siteinfo>` (src/languages.py; in a multistream part, from its header stream).
+`--stats` gets the counts: pages seen, articles kept, pages dropped per reason, MB of XML, characters,
+and the site: the wiki's language, the language table used ("en" where the language has none) and how
+many namespace names the dump gave.
 Prints progress (bz2 MB read, rate, ETA: src/progress.py) and one closing line, here for part 1 of
 the sample mirror:
     extract: 11 articles, 453,500 chars, 63 skipped, 0.6 s, 1.9 MB/s of XML
@@ -102,7 +106,9 @@ def multistream_pairs(files: list[Path]) -> list[tuple[Path, Path]] | None:
                         "download stage again")
     pairs = []
     for path in multistream:
-        index = re.sub(r"-multistream(\d+)\.xml-", r"-multistream-index\1.txt-", path.name)
+        # its index: "-multistream1.xml-p1p9.bz2" -> "-multistream-index1.txt-p1p9.bz2"; a smaller wiki's
+        # whole dump "-multistream.xml.bz2" -> "-multistream-index.txt.bz2"
+        index = re.sub(r"-multistream(\d*)\.xml([-.])", r"-multistream-index\1.txt\2", path.name)
         if index not in indexes:
             raise DumpError(f"{path}: its index {index} is missing; run the download stage again")
         pairs.append((path, indexes.pop(index)))

@@ -96,9 +96,19 @@ def part_pattern(wiki: str, date: str, dump_format: str) -> re.Pattern:
     return re.compile(rf"{prefix}-pages-articles(\d+)\.xml-p(\d+)p(\d+)\.bz2")
 
 
+def whole_dump_pattern(wiki: str, date: str, dump_format: str) -> re.Pattern:
+    """The file (multistream: the file and its index) that holds a format's whole dump. A wiki with
+    numbered parts lists it too, as one more copy of every page; a smaller wiki has only this: part 1."""
+    prefix = rf"{re.escape(wiki)}-{re.escape(date)}"
+    if dump_format == "multistream":
+        return re.compile(rf"{prefix}-pages-articles-multistream(?:-index)?\.(?:xml|txt)\.bz2")
+    return re.compile(rf"{prefix}-pages-articles\.xml\.bz2")
+
+
 def index_name(dump_name: str) -> str:
-    """The index of a multistream dump file: `...-multistream1.xml-p1p9.bz2` -> `...-multistream-index1.txt-p1p9.bz2`."""
-    return re.sub(r"-multistream(\d+)\.xml-", r"-multistream-index\1.txt-", dump_name)
+    """The index of a multistream dump file: `...-multistream1.xml-p1p9.bz2` -> `...-multistream-index1.txt-p1p9.bz2`,
+    `...-multistream.xml.bz2` (a whole dump) -> `...-multistream-index.txt.bz2`."""
+    return re.sub(r"-multistream(\d*)\.xml([-.])", r"-multistream-index\1.txt\2", dump_name)
 
 
 def parse_sums(text: str) -> dict[str, str]:
@@ -109,6 +119,11 @@ def parse_sums(text: str) -> dict[str, str]:
         if len(fields) == 2:
             sums[fields[1].lstrip("*")] = fields[0].lower()
     return sums
+
+
+def _dump_file(name: str, entry: dict, first: int, last: int) -> DumpFile:
+    size = entry.get("size")
+    return DumpFile(name, int(size) if size is not None else None, entry.get("sha1"), entry.get("md5"), first, last)
 
 
 def list_parts(status: dict, wiki: str, date: str, where: str,
@@ -135,10 +150,11 @@ def list_parts(status: dict, wiki: str, date: str, where: str,
                 refused[name] = int(found.group(1))
             continue  # e.g. the single-file pages-articles.xml.bz2, or a name we refuse (no paths)
         number, first, last = map(int, match.groups())
-        size = entry.get("size")
-        parts.setdefault(number, []).append(
-            DumpFile(name, int(size) if size is not None else None, entry.get("sha1"), entry.get("md5"), first, last)
-        )
+        parts.setdefault(number, []).append(_dump_file(name, entry, first, last))
+    if not parts:  # a smaller wiki: its whole dump is one file (and its index), part 1
+        whole = whole_dump_pattern(wiki, date, dump_format)
+        parts = {1: [_dump_file(name, entry, 0, 0) for name, entry in files.items() if whole.fullmatch(name)]}
+        parts = {number: listed for number, listed in parts.items() if listed}
     for files_of_part in parts.values():
         files_of_part.sort(key=lambda f: (f.first_page, f.name))
     return parts, refused

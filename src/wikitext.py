@@ -146,10 +146,11 @@ _OPEN_PAREN_PUNCT = re.compile(r"\([ \t]*+[,;][ \t]*+")
 # still skips from "(" to "(".)
 _PAREN_MARKS = re.compile(r"\((?:(?<!\S\()[ \t]*+(?:[,;:][ \t]*+)?\)|[ \t]*+[,;]|" + _INTRODUCER + ")")
 _DOUBLE_COMMA = re.compile(r",[ \t]*+,")
-# "(Berlin, [bɛɐ̯ˈliːn], )": a comma left before a closing parenthesis; found from the ")" (a literal:
-# the engine skips to candidates), then mended. Not a semicolon: entities ("(&Psi;)") are decoded later.
-_PAREN_CLOSE_MARK = re.compile(r"\)(?:(?<=,\))|(?<=, \)))")
-_CLOSE_PAREN_PUNCT = re.compile(r"[ \t]*+,[ \t]*+\)")
+# "(Berlin, [bɛɐ̯ˈliːn], )", "(1st edition 2001; )": a comma, or a semicolon and a space, left before a
+# closing parenthesis; found from the ")" (a literal: the engine skips to candidates), then mended. A
+# semicolon right before it may end an entity ("(&Psi;)"), decoded later.
+_PAREN_CLOSE_MARK = re.compile(r"\)(?:(?<=,\))|(?<=[,;] \)))")
+_CLOSE_PAREN_PUNCT = re.compile(r"[ \t]*+(?:,[ \t]*+|;[ \t]++)\)")
 # The same in Chinese and Japanese, with fullwidth brackets and commas: "（）", "（、", "、）"
 _EMPTY_WIDE_PARENS = re.compile(r"（[ \t、，,；]*+）")
 _WIDE_PAREN_PUNCT = re.compile(r"（[ \t]*+[、，,；][ \t]*+|[ \t]*+[、，,；][ \t]*+）")
