@@ -201,10 +201,11 @@ _CONVERTER = re.compile(r"-\{([^{}]*+)\}-")
 _VARIANT_CODE = r"[a-z]{2,3}(?:-[a-z]{2,4})?"
 _CONVERTER_FLAGS = re.compile(r"[A-Z+\-; ]{1,8}|%s(?: *; *%s)*+ *;?" % (_VARIANT_CODE, _VARIANT_CODE))
 _VARIANT = re.compile(r"\s*+%s\s*+:(.*)" % _VARIANT_CODE, re.DOTALL)
-# A media file's name: a link to one in a namespace the site does not list is an image if an image
-# option follows it (_is_image)
-_MEDIA_FILE = re.compile(r"\.(?:jpe?g|png|gif|svg|tiff?|webp|xcf|pdf|djvu|og[gva]|opus|webm|mp3|wav|flac"
-                         r"|midi?|stl)\s*$", re.IGNORECASE)
+# A media file's name, and any file's (an extension): a link to one in a namespace the site does not
+# list shows an image (_is_image)
+_MEDIA_FILE = re.compile(r"\.(?:jpe?g|png|gif|svg|tiff?|webp|xcf|pdf|djvu|og[gva]|opus|webm|mpe?g|mp3|wav"
+                         r"|flac|midi?|stl)\s*$", re.IGNORECASE)
+_FILE_NAME = re.compile(r"\.[A-Za-z0-9]{2,5}\s*$")
 _WIDTH = re.compile(r"\d*(?:x\d+)?")
 # A language code's shape: the first argument of {{IPA|fr|...}}
 _LANGUAGE_PREFIX = re.compile(r"[a-z]{2,3}(?:-[a-z]{1,8}){0,2}$|simple$")
@@ -714,7 +715,7 @@ def _convert(match: re.Match) -> str:
     body = match.group(1)
     flags, bar, rest = body.partition("|")
     if bar and _CONVERTER_FLAGS.fullmatch(flags.strip()):
-        if "H" in flags or "T" in flags or "-" in flags and flags.strip() == "-":
+        if "H" in flags or "T" in flags or flags.strip() == "-":
             return ""
         body = rest
     if ":" in body:
@@ -727,9 +728,12 @@ def _convert(match: re.Match) -> str:
 
 def _is_image(title: str, options: str, site: Site) -> bool:
     """Whether a link to `title` with `options` (after its first "|") shows an image: the title is a
-    media file's, or an option is an image option ("thumb", "miniatura", "upright=1.2", "220px")."""
+    media file's, or a file's and an option is an image option ("thumb", "miniatura", "upright=1.2",
+    "220px"). ("[[Politics: Left|left]]" is no file.)"""
     if _MEDIA_FILE.search(title):
         return True
+    if not _FILE_NAME.search(title):
+        return False
     for option in options.split("|"):
         option = " ".join(option.split()).lower()
         if (option in site.image_options or option.partition("=")[0] + "=" in site.image_options

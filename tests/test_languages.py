@@ -258,3 +258,23 @@ def test_lines_of_a_paragraph_join_without_a_space_between_wide_characters():
     assert wikitext.clean("ベルリンは\nドイツの首都である。\nIt is\nbig.", site=site) == (
         "ベルリンはドイツの首都である。 It is big.")
     assert wikitext.clean("서울은\n한국의 수도이다.") == "서울은 한국의 수도이다."  # Korean writes spaces
+
+
+def test_a_file_in_a_namespace_the_dump_does_not_list_is_dropped_but_a_title_with_a_colon_stays():
+    """Without siteinfo (the English site), files of another wiki are known by their name or an image
+    option of the wiki's language; a link whose title merely holds a colon keeps its text."""
+    spanish = languages.site_for("es")
+    assert wikitext.clean("Un [[Fichero:Mapa.svg]] y [[Datei:Plano.xyz|miniatura|Plano]] fin.",
+                          site=spanish) == "Un y fin."
+    assert wikitext.clean("See [[Politics: Left|left]] and [[Star Wars: Episode IV]].") == (
+        "See left and Star Wars: Episode IV.")
+
+
+def test_a_site_travels_to_workers_as_its_key_and_comes_back_the_same_object():
+    """Chunks carry their site to the worker processes: pickled as (language, namespaces) and interned
+    again, so a worker keeps one site and its template cache across chunks."""
+    import pickle
+    site = site_of("ja")
+    data = pickle.dumps(site)
+    assert len(data) < 2_000
+    assert pickle.loads(data) is site
