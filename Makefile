@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11+):
 #   make run    create .venv, install requirements.txt, run the whole pipeline (`dvc repro`)
 #   make test   create .venv, install requirements.txt, run the tests
+# and, while editing, the tests but those that run the real `dvc` (marked e2e in pyproject.toml):
+#   make check
 # and one for a teammate who will `dvc pull` the team's artifacts rather than compute them:
 #   make setup  create .venv and install requirements.txt, nothing else
 VENV ?= .venv
@@ -8,7 +10,7 @@ PYTHON ?= python3
 # Stage commands call `python`: put the venv first so DVC's shell finds it.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup run test bench
+.PHONY: setup run test check bench
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +25,10 @@ run: $(VENV)/.installed
 	dvc repro
 
 test: $(VENV)/.installed
-	python -m pytest -q tests
+	python -m pytest -q
+
+check: $(VENV)/.installed
+	python -m pytest -q -m "not e2e"
 
 bench: $(VENV)/.installed
 	python benchmarks/bench_grow.py

@@ -34,6 +34,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from atomic import fresh_folder, swap_folder
 from mirror import DumpFile, MirrorError, is_url, resolve_part
 from params import load_params
 from preflight import DiskSpaceError, check_space, download_need
@@ -53,11 +54,8 @@ class LocalWriteError(DownloadError):
 
 
 def file_digest(path: Path, algo: str) -> str:
-    digest = hashlib.new(algo)
     with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, algo).hexdigest()
 
 
 def verify(path: Path, expected: DumpFile) -> str | None:
@@ -198,9 +196,7 @@ def download_part(base: str, files: list[DumpFile], out: Path, retries: int, tim
                   cache: Path | None = None, progress: Progress | None = None) -> tuple[int, int]:
     """Every file of a part into `out` (created whole: a temp folder renamed at the end), from DVC's
     cache where it holds them, else from the mirror. Returns (bytes in `out`, bytes fetched)."""
-    staging = out.with_name(out.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = fresh_folder(out)
     cached = 0
     try:
         for expected in files:
@@ -217,8 +213,7 @@ def download_part(base: str, files: list[DumpFile], out: Path, retries: int, tim
             os.replace(done, PARTIAL_DIR / done.name)
         staging.rmdir()
         raise
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(staging, out)
+    swap_folder(staging, out)
     size = sum((out / f.name).stat().st_size for f in files)
     return size, size - cached
 

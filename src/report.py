@@ -27,7 +27,6 @@ import csv
 import io
 import math
 import posixpath
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ matplotlib.use("Agg")  # files only: no display, no browser, no network
 import matplotlib.pyplot as plt
 
 import scaling
-from share import missing_outputs, names_remote, recorded_outputs
+from share import git, missing_outputs, names_remote, recorded_outputs
 from atomic import atomic_path, write_text_atomic
 
 METRIC_KEYS = ("val_loss", "val_loss_stderr", "perplexity", "train_tokens", "dataset_documents", "tokens_trained",
@@ -67,28 +66,24 @@ class Version:
         return ", ".join(self.labels)
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
-
-
 def list_versions(repo: Path, tag_pattern: str | None, exps: bool, revs: list[str]) -> list[Version]:
     """Tags matching the pattern, every experiment, and the named revisions; one entry per commit."""
     found: list[tuple[str, str, str]] = []  # (sha, label, kind)
     if tag_pattern is not None:
         refs = git(repo, "for-each-ref", "--format=%(objectname) %(*objectname) %(refname:short)",
-                   f"refs/tags/{tag_pattern}")
+                   f"refs/tags/{tag_pattern}").stdout
         for line in refs.splitlines():
             sha, peeled, name = line.split(" ", 2)  # annotated tags: the commit is the peeled object
             found.append((peeled or sha, name, "tag"))
     if exps:
         # refs/exps/<2 hex>/<baseline sha>/<experiment name> (DVC's layout; stash refs are shallower)
-        refs = git(repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps")
+        refs = git(repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps").stdout
         for line in refs.splitlines():
             sha, ref = line.split(" ", 1)
             if len(ref.split("/")) == 5:
                 found.append((sha, ref.rsplit("/", 1)[1], "exp"))
     for rev in revs:
-        found.append((git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}").strip(), rev, "rev"))
+        found.append((git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}").stdout.strip(), rev, "rev"))
     by_sha: dict[str, Version] = {}
     for sha, label, kind in found:
         if sha in by_sha:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from isal import igzip, isal_zlib
 
+from atomic import fresh_folder, swap_folder
 from params import load_params, process_count
 from progress import Progress
 from runlog import record
@@ -61,9 +62,7 @@ def tokenize_file(text_path: Path, out: Path, val_fraction: float, threads: int,
                   progress: Progress | None = None) -> dict:
     """Write out/{train,val}.bin and out/meta.json through a temp folder; returns the meta."""
     encoding = gpt2_encoding()
-    staging = out.with_name(out.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = fresh_folder(out)
     counts = {split: {"tokens": 0, "documents": 0} for split in SPLITS}
     files = {split: open(staging / f"{split}.bin", "wb") for split in SPLITS}
     def write(batch: list[tuple[int, str]], arrays: list[np.ndarray]) -> None:
@@ -94,8 +93,7 @@ def tokenize_file(text_path: Path, out: Path, val_fraction: float, threads: int,
     meta = {"encoding": "gpt2", "dtype": "uint16", "eot": EOT, "source": str(text_path),
             "val_fraction": val_fraction, **counts}
     write_json_atomic(staging / "meta.json", meta)
-    shutil.rmtree(out, ignore_errors=True)
-    staging.replace(out)
+    swap_folder(staging, out)
     return meta
 
 

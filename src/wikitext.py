@@ -1089,20 +1089,17 @@ def _bold_to_apostrophe(parts: list[str], out: list[str], bold_runs: list[int]) 
 
 
 def _clean_lines(text: str, site: Site) -> tuple[list[str], list[tuple[int, int]], set[int]]:
-    """Lines -> (the lines kept, [(index, level)] of the headings among them, the indexes of those
-    with nothing under them in the source); tables and the trailing reference sections removed.
-
-    As MediaWiki renders them, the lines of one paragraph are joined into one; each list item,
-    heading, paragraph and preformatted line is a line; a blank line follows a paragraph or list.
-    Headings are listed apart, as they are few and lines many."""
+    """Lines -> (the lines kept, [(index, level)] of the headings among them, the indexes of those with
+    nothing under them in the source); tables and the trailing reference sections removed. As MediaWiki
+    renders them, a paragraph's lines join into one; each list item, heading and preformatted line is
+    a line; a blank line follows a paragraph or list. (Headings are listed apart: few, and lines many.)"""
     lines: list[str] = []
     headings: list[tuple[int, int]] = []
     bare: set[int] = set()  # headings with nothing under them in the source
     heading_number = -2  # the source line number of the last heading kept
     paragraph: list[str] = []  # the lines of the paragraph being read
     after_text = False  # the last line kept is text (not a heading, not blank)
-    table_depth = 0
-    skip_level = 0  # inside a dropped section of this heading level
+    table_depth = skip_level = 0  # skip_level: inside a dropped section of this heading level
     blocks = _BLOCK_OPEN in text or _BLOCK_CLOSE in text  # block tags: see _block_line
     inline = False  # the paragraph holds the text a line with block tags ended on (_block_line)
     source = text.split("\n")
@@ -1115,9 +1112,7 @@ def _clean_lines(text: str, site: Site) -> tuple[list[str], list[tuple[int, int]
         if not line:
             if inline:  # no paragraph break: the text goes on into a next line with block tags
                 continue
-            if paragraph:
-                lines.append(_join_lines(paragraph))
-                paragraph = []
+            _flush(paragraph, lines)
             if after_text and not table_depth and not skip_level:
                 lines.append("")
                 after_text = False
@@ -1125,17 +1120,13 @@ def _clean_lines(text: str, site: Site) -> tuple[list[str], list[tuple[int, int]
         # Tests on the first character first: most lines are prose, list items or table rows.
         if first == _PRE and not (blocks and (_BLOCK_OPEN in line or _BLOCK_CLOSE in line)):
             if not table_depth and not skip_level:  # preformatted: a line of its own
-                if paragraph:
-                    lines.append(_join_lines(paragraph))
-                    paragraph = []
+                _flush(paragraph, lines)
                 lines.append(line)
                 after_text = True
             continue
         if first in ":{" and line.lstrip(":").startswith("{|"):
             table_depth += 1
-            if paragraph:
-                lines.append(_join_lines(paragraph))
-                paragraph = []
+            _flush(paragraph, lines)
             continue
         if table_depth:
             if first == "|" and line.startswith("|}"):
@@ -1143,24 +1134,12 @@ def _clean_lines(text: str, site: Site) -> tuple[list[str], list[tuple[int, int]
             continue
         heading = _heading(line) if first == "=" else None
         if paragraph and (heading or first in "*#:;" or first == "-" and line.startswith("----")):
-            lines.append(_join_lines(paragraph))  # a heading, a list item or a rule ends the paragraph
-            paragraph = []
+            _flush(paragraph, lines)  # a heading, a list item or a rule ends the paragraph
         if heading:
-            level, title = heading
             if heading_number == number - 1:
                 bare.add(headings[-1][0])
-            heading_number = -2
-            if skip_level and level > skip_level:
-                continue
-            skip_level = 0
-            if _is_dropped_section(title, site):
-                skip_level = level
-                continue
-            if title:
-                heading_number = number
-                headings.append((len(lines), level))
-                lines.append(title)
-                after_text = False
+            heading_number, skip_level, after_text = _heading_line(
+                heading, number, skip_level, after_text, lines, headings, site)
             continue
         # Table debris (rows whose table was opened by a template) never starts prose.
         if skip_level or first == "|" or first == "!":
@@ -1171,18 +1150,12 @@ def _clean_lines(text: str, site: Site) -> tuple[list[str], list[tuple[int, int]
             if heading_number == number - 1 and not inline and not _BLOCK_MARKS.sub("", line).strip():
                 heading_number = number  # tags alone: nothing stands under the heading yet
             continue
-        if inline:  # a line of text after one with block tags starts a paragraph
-            lines.append(_join_lines(paragraph))
-            paragraph = []
+        if inline:  # a line of text after one with block tags starts a paragraph (the last one's
+            lines.append(_join_lines(paragraph))  # text, or a blank line where it ended on a tag)
+            paragraph.clear()
             inline = False
         if first in "*#:;":
-            # the list marks and the spaces or tabs after them; a definition list's term and
-            # definition (";term: definition") are two lines
-            line = line.lstrip("*#:;").lstrip(" \t")
-            if _DEFINITION in line:
-                lines += filter(None, map(str.strip, line.split(_DEFINITION, 1)))
-            elif line:
-                lines.append(line)
+            lines += _list_item(line)
             after_text = True
             continue
         if first == "-" and line.startswith("----"):  # a horizontal rule, then text
@@ -1191,11 +1164,43 @@ def _clean_lines(text: str, site: Site) -> tuple[list[str], list[tuple[int, int]
                 continue
         paragraph.append(line)
         after_text = True
-    if paragraph:
-        lines.append(_join_lines(paragraph))
+    _flush(paragraph, lines)
     if heading_number >= 0 and not "".join(source[heading_number + 1:]).strip():
         bare.add(headings[-1][0])  # the last heading, with blank lines at most after it
     return lines, headings, bare
+
+
+def _list_item(line: str) -> list[str]:
+    """A list line -> its text without the list marks and the spaces or tabs after them; a definition
+    list's term and definition (";term: definition") are two lines."""
+    line = line.lstrip("*#:;").lstrip(" \t")
+    if _DEFINITION in line:
+        return [part for part in map(str.strip, line.split(_DEFINITION, 1)) if part]
+    return [line] if line else []
+
+
+def _flush(paragraph: list[str], lines: list[str]) -> None:
+    """The paragraph read so far, if any, becomes a line."""
+    if paragraph:
+        lines.append(_join_lines(paragraph))
+        paragraph.clear()
+
+
+def _heading_line(heading: tuple[int, str], number: int, skip_level: int, after_text: bool, lines: list[str],
+                  headings: list[tuple[int, int]], site: Site) -> tuple[int, int, bool]:
+    """A heading (level, title) on source line `number`: skipped inside a dropped section, the start of
+    one, or kept (added to `lines` and `headings`). Returns _clean_lines' (heading_number, skip_level,
+    after_text) after it."""
+    level, title = heading
+    if skip_level and level > skip_level:
+        return -2, skip_level, after_text
+    if _is_dropped_section(title, site):
+        return -2, level, after_text
+    if not title:
+        return -2, 0, after_text
+    headings.append((len(lines), level))
+    lines.append(title)
+    return number, 0, False
 
 
 def _join_lines(paragraph: list[str]) -> str:

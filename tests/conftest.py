@@ -1,20 +1,17 @@
-"""Shared test fixtures: the repo paths, `src/` on sys.path, a local HTTP mirror, and the faults table."""
+"""Shared test fixtures: the repo paths, a local HTTP mirror, and the faults table. (pyproject.toml puts
+src/, tests/ and benchmarks/ on the import path.)"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SRC = REPO / "src"
 SAMPLE_MIRROR = REPO / "data" / "mirror"
 SAMPLE_DUMP = SAMPLE_MIRROR / "enwiki" / "20251101"
-sys.path.insert(0, str(SRC))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mirror_server import MirrorServer  # noqa: E402  (needs tests/ on sys.path)
+from mirror_server import MirrorServer  # noqa: E402
 from workflow import TEST_PARAMS  # noqa: E402,F401  (the tests' own params.yaml)
 
 

@@ -747,6 +747,7 @@ report.write_report(versions, Path({str(tmp_path / 'versions')!r}))
 
 # ------------------------------------------------------------------------------------------- dvc lock
 
+@pytest.mark.e2e
 def test_a_second_dvc_repro_stops_at_the_lock_and_the_first_finishes(http_mirror, tmp_path, fault):
     fault["injected"] = "a second `dvc repro` while the first is mid-download"
     repo = make_clone(tmp_path)

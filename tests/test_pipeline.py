@@ -23,6 +23,8 @@ from workflow import (
     set_params,
 )
 
+pytestmark = pytest.mark.e2e  # every test here runs the real `dvc`
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):

@@ -95,6 +95,7 @@ def table_rows(markdown: str) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in rows[1:]]  # without the header
 
 
+@pytest.mark.e2e
 def test_report_tables_tags_and_experiments(versions_repo, tmp_path):
     output = run_report(versions_repo, tmp_path)
     rows = table_rows((tmp_path / "versions.md").read_text())
@@ -112,6 +113,7 @@ def test_report_tables_tags_and_experiments(versions_repo, tmp_path):
     assert "Fit over 3 cold starts at 4,096 tokens trained: L(D) = " in output
 
 
+@pytest.mark.e2e
 def test_report_draws_both_plots(versions_repo, tmp_path):
     run_report(versions_repo, tmp_path)
     for name in ("scaling.png", "train_curves.png"):
@@ -120,6 +122,7 @@ def test_report_draws_both_plots(versions_repo, tmp_path):
         assert image[..., :3].std() > 0.05  # something is drawn on the white canvas
 
 
+@pytest.mark.e2e
 def test_report_reads_each_versions_own_log_from_the_cache(versions_repo):
     """Not the workspace: with reports/ deleted, each tag still gives its own training log."""
     shutil.rmtree(versions_repo / "reports")
@@ -138,6 +141,7 @@ def test_report_reads_each_versions_own_log_from_the_cache(versions_repo):
     assert json.loads((versions_repo / "reports" / "metrics.json").read_text())["train_tokens"] == 30_000
 
 
+@pytest.mark.e2e
 def test_report_without_versions_says_what_to_do(versions_repo, tmp_path):
     result = run([sys.executable, str(REPO / "src" / "report.py"), "--repo", str(versions_repo),
                   "--metrics", "reports/metrics.json", "--log", "reports/train_log.csv",

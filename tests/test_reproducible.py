@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from workflow import dvc, make_clone, set_params
+
+pytestmark = pytest.mark.e2e  # every test here runs the real `dvc`
 
 
 def output_hashes(repo) -> dict[str, list[tuple[str, str]]]:

@@ -87,6 +87,7 @@ def test_the_table_covers_every_file_and_section():
         assert any(item == section or item.startswith(section + ".") for item in covered), section
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("items, stages", readme_table(), ids=lambda v: ",".join(v) if isinstance(v, list) else "")
 def test_an_edit_changes_exactly_the_stages_the_table_names(project, items, stages):
     for item in items:
@@ -129,6 +130,7 @@ def outputs(repo) -> dict[str, bytes]:
     ("train", "warmup_iter", 10, r"error: params\.yaml: `train\.warmup_iter` is not a key; did you mean `warmup_iters`\?"),
     ("data", "parts", [], r"error: params\.yaml: `data\.parts` must be a non-empty list"),
 ])
+@pytest.mark.e2e
 def test_bad_input_stops_before_anything_is_deleted(project, section, key, value, message):
     before = outputs(project)
     params = project / "params.yaml"
@@ -146,6 +148,7 @@ def test_bad_input_stops_before_anything_is_deleted(project, section, key, value
     assert status(project) == set()
 
 
+@pytest.mark.e2e
 def test_a_rerun_download_transfers_nothing_it_already_has(tmp_path, http_mirror):
     repo = make_clone(tmp_path)
     set_params(repo, dump__mirror=http_mirror.url, data__parts=[1, 10], data__eval_parts=[1])  # 10: two files

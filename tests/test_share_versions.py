@@ -19,6 +19,8 @@ import pytest
 import yaml
 from workflow import REPO, commit, dvc, make_clone, metrics, run, set_params
 
+pytestmark = pytest.mark.e2e  # every test here runs the real `dvc`
+
 # Three versions, grown one part at a time: each `dvc repro` then runs three per-part stages, not 27.
 VERSIONS = (("data-v1", [1]), ("data-v2", [1, 2]), ("data-v3", [1, 2, 3]))
 TAGS = [tag for tag, _ in VERSIONS]

@@ -35,6 +35,8 @@ from workflow import (
     set_params,
 )
 
+pytestmark = pytest.mark.e2e  # every test here runs the real `dvc`
+
 BUCKET = "wikigrow-team"
 # moto accepts any key. Drawn per run: a literal here would be in git, as this file is committed.
 KEY_ID = "AKIA" + secrets.token_hex(8).upper()

@@ -261,6 +261,7 @@ def weights(root: Path) -> dict:
     return torch.load(root / "models" / "model.pt", weights_only=True)
 
 
+@pytest.mark.e2e
 def test_warm_start_under_dvc_records_the_start_checkpoint_and_keeps_the_run_cache(tmp_path):
     import hashlib
     import shutil
@@ -388,6 +389,7 @@ def pid_with_env(root: Path, entry: str) -> int | None:
     return None
 
 
+@pytest.mark.e2e
 def test_ddp_from_dvc_repro_matches_one_process_and_resumes_after_one_rank_is_killed(tmp_path):
     slow = {**FAST_TRAIN, "token_budget": 8 * 32 * 40, "checkpoint_interval": 3, "eval_interval": 5}
     root = dvc_project(tmp_path, slow)
@@ -458,6 +460,7 @@ if os.environ.get("RANK") == "1":  # a training process of rank 1 only
 '''
 
 
+@pytest.mark.e2e
 def test_a_nan_on_one_rank_stops_every_rank_and_keeps_the_last_good_state(tmp_path):
     root = dvc_project(tmp_path / "project", {**FAST_TRAIN, "nproc_per_node": 2})
     (tmp_path / "inject").mkdir()
