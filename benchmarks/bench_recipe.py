@@ -1,7 +1,7 @@
 """The `gpt2` and `modern` training recipes side by side: val loss against tokens and wall time.
 
     python benchmarks/bench_recipe.py                       # tiny preset on CPU, 2 seeds, 20-40 min
-    python benchmarks/bench_recipe.py --work W --tokens 589824 --seeds 1 &   # the README's figures, a
+    python benchmarks/bench_recipe.py --work W --tokens 589824 --seeds 1 &   # docs/benchmarks.md's figures, a
     python benchmarks/bench_recipe.py --work W --tokens 589824 --seeds 2     # seed per core, ~50 min
                                     # (W: a folder that already holds the tokenized sample)
     python benchmarks/bench_recipe.py --ablate              # also each piece off (modern) / on (gpt2)

@@ -67,14 +67,14 @@ def check_keys(node, where: str, allowed) -> None:
             _fail(f"{prefix}{key}", f"is not a {'key' if where else 'section'}; {hint}")
     for key in allowed:
         if key not in node:
-            _fail(f"{prefix}{key}", "is missing; add it (params.yaml's comments and the README say what it means)")
+            _fail(f"{prefix}{key}", "is missing; add it (params.yaml's comments say what it means)")
 
 
 def _get(params: dict, dotted: str):
     node = params
     for name in dotted.split("."):
         if not isinstance(node, dict) or name not in node:
-            _fail(dotted, "is missing; add it (params.yaml's comments and the README say what it means)")
+            _fail(dotted, "is missing; add it (params.yaml's comments say what it means)")
         node = node[name]
     return node
 

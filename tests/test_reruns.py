@@ -1,5 +1,5 @@
-"""The README's "What re-runs" table, checked against `dvc status` after really editing each file and
-each params section in a scratch clone where the pipeline has run.
+"""The "What re-runs" table of docs/pipeline.md, checked against `dvc status` after really editing each
+file and each params section in a scratch clone where the pipeline has run.
 
 Every file under src/ and every params section must appear in the table, so a new module or section
 cannot slip in without saying what it re-runs.
@@ -38,8 +38,8 @@ COMMENTS = "params.yaml's comments"
 
 
 def readme_table() -> list[tuple[list[str], set[str]]]:
-    """(what is changed, the stages `dvc status` names) for each row of the README's table."""
-    text = (REPO / "README.md").read_text()
+    """(what is changed, the stages `dvc status` names) for each row of docs/pipeline.md's table."""
+    text = (REPO / "docs" / "pipeline.md").read_text()
     section = text.split("## What re-runs when you change something", 1)[1].split("\n## ", 1)[0]
     rows = []
     for line in section.splitlines():
@@ -48,7 +48,7 @@ def readme_table() -> list[tuple[list[str], set[str]]]:
         changed, stages = line.strip("| \n").split(" | ")
         items = re.findall(r"`([^`]+)`", changed) + ([COMMENTS] if COMMENTS in changed else [])
         rows.append((items, set(re.findall(r"`([^`]+)`", stages))))
-    assert len(rows) > 10, "the README's table was not found"
+    assert len(rows) > 10, "docs/pipeline.md's table was not found"
     return rows
 
 
@@ -82,7 +82,7 @@ def test_the_table_covers_every_file_and_section():
                            capture_output=True, text=True, check=True).stdout.split()
     for name in files:
         assert any(name == item or (item.endswith("/") and name.startswith(item)) for item in covered), \
-            f"{name} is missing from the README's 'What re-runs' table"
+            f"{name} is missing from docs/pipeline.md's 'What re-runs' table"
     for section in KEYS:
         assert any(item == section or item.startswith(section + ".") for item in covered), section
 
