@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from mirror import MirrorError, resolve_part
 from params import load_params
+from runlog import StageError, run_stage
 
 PASSED = "params.yaml and the dump's parts on the mirror passed src/check.py\n"
 
@@ -33,12 +33,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    params = load_params()  # exits with one line naming the key when a value is unusable
+    params = load_params()  # stops with one line naming the key when a value is unusable
     dump, parts = params["dump"], params["data"]["parts"]
     try:
         check_mirror(dump, parts, params["resources"]["download_timeout_s"])
     except MirrorError as exc:
-        sys.exit(f"error: check: {exc}")
+        raise StageError(f"check: {exc}") from exc
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not args.out.is_file() or args.out.read_text() != PASSED:
         # a new file, never a write in place: the old one may be a hard link into DVC's cache
@@ -50,4 +50,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

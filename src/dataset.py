@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 from params import load_params
+from runlog import StageError, run_stage
 from tokens import SPLIT_RULE, SPLITS, read_meta, read_tokens, write_json_atomic
 
 
@@ -87,12 +87,13 @@ def main() -> None:
     try:
         manifest = build_manifest(args.tokens, parts, eval_parts)
     except (OSError, ValueError) as exc:
-        sys.exit(f"error: dataset: {exc}")
+        raise StageError(f"dataset: {exc}") from exc
     removed = prune_unselected(args.tokens, parts)
     try:
         write_json_atomic(args.out, manifest)
     except OSError as exc:  # disk full, read-only: the earlier manifest stays as it was
-        sys.exit(f"error: dataset: cannot write {args.out}: {exc.strerror or exc}; free space and run again")
+        raise StageError(f"dataset: cannot write {args.out}: {exc.strerror or exc}; free space and run "
+                         "again") from exc
     totals = manifest["totals"]
     pruned = f", pruned unselected {removed}" if removed else ""
     print(f"dataset: parts {parts}, {totals['tokens']:,} tokens in {totals['documents']:,} documents "
@@ -100,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

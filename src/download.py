@@ -39,7 +39,7 @@ from mirror import DumpFile, MirrorError, is_url, resolve_part
 from params import load_params
 from preflight import DiskSpaceError, check_space, download_need
 from progress import Progress
-from runlog import record
+from runlog import StageError, record, run_stage
 
 PARTIAL_DIR = Path("data/.downloads")
 CHUNK = 1 << 20
@@ -245,7 +245,7 @@ def main() -> None:
         finally:
             progress.close()
     except (MirrorError, DownloadError, DiskSpaceError) as exc:
-        sys.exit(f"error: download@{args.part}: {exc}")
+        raise StageError(f"download@{args.part}: {exc}") from exc
     seconds = time.time() - started
     record(f"download@{args.part}", seconds, bytes=size, fetched_bytes=fetched)
     print(f"part {args.part}: {len(files)} file(s), {size:,} bytes ({fetched:,} fetched, {size - fetched:,} from "
@@ -253,4 +253,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from batches import eval_tokens, eval_windows, fingerprint, load_manifest
 from checkpoint import CheckpointError, load
 from model import EVAL_DTYPE, GPT, GPTConfig, mean_and_stderr, window_losses
 from params import load_params
-from runlog import record
+from runlog import StageError, record, run_stage
 from tokens import EOT, gpt2_encoding
 
 
@@ -145,21 +144,21 @@ def main() -> None:
     parser.add_argument("--samples", type=Path, required=True, help="generated samples to write")
     args = parser.parse_args()
 
-    params = load_params()  # checks every key, and exits naming the key
+    params = load_params()  # checks every key, and stops naming the key
     p = params["evaluate"]
     started = time.perf_counter()
     try:
         manifest = load_manifest(args.dataset)
     except (OSError, ValueError) as exc:
-        sys.exit(f"error: {exc}")
+        raise StageError(str(exc)) from exc
     if not args.model.exists():
-        sys.exit(f"error: {args.model} not found; run `dvc repro train`")
+        raise StageError(f"{args.model} not found; run `dvc repro train`")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(p["seed"])
     try:
         model, ckpt = load_model(args.model, device)
     except CheckpointError as exc:
-        sys.exit(f"error: {exc}; run `dvc repro train`")
+        raise StageError(f"{exc}; run `dvc repro train`") from exc
 
     T = ckpt["model_args"]["block_size"]
     tokens = eval_tokens(manifest, T, params["data"]["eval_tokens"])
@@ -176,8 +175,8 @@ def main() -> None:
         write_text_atomic(args.samples, "".join(f"=== {prompt!r} (seed {p['seed'] + i})\n{text}\n\n"
                                                 for i, (prompt, text) in enumerate(zip(p["prompts"], samples))))
     except OSError as exc:
-        sys.exit(f"error: evaluate: cannot write {exc.filename or args.metrics.parent}: {exc.strerror or exc}; "
-                 "free space there and run the stage again")
+        raise StageError(f"evaluate: cannot write {exc.filename or args.metrics.parent}: {exc.strerror or exc}; "
+                         "free space there and run the stage again") from exc
     record("evaluate", time.perf_counter() - started, tokens_scored=x.numel())
     print(f"evaluate: val loss {val_loss:.3f} ± {val_stderr:.3f} (perplexity {math.exp(val_loss):,.0f}, "
           f"{metrics['val_bpb']:.3f} bits per byte) on {x.numel():,} tokens (eval set {sha1[:8]}), "
@@ -185,4 +184,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

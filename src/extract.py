@@ -35,7 +35,6 @@ import json
 import multiprocessing
 import os
 import re
-import sys
 import time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
@@ -54,7 +53,7 @@ from atomic import atomic_path
 from params import load_params, process_count
 from preflight import DiskSpaceError, check_space, extract_need
 from progress import Progress
-from runlog import record
+from runlog import StageError, record, run_stage
 
 # A chunk of pages sent to a worker (single-stream parts) holds about this many characters of
 # wikitext: big enough that pickling costs little, small enough to keep every worker busy.
@@ -76,7 +75,7 @@ REASONS = ("namespace", "redirect", "not_wikitext", "disambiguation", "too_short
 MULTISTREAM, MULTISTREAM_INDEX = "-pages-articles-multistream", "-pages-articles-multistream-index"
 
 
-class DumpError(Exception):
+class DumpError(StageError):
     """A dump file that cannot be read to its end (truncated, corrupt, not XML)."""
 
 
@@ -506,15 +505,15 @@ def main() -> None:
     processes = process_count(params)
 
     if not args.dump.is_dir():
-        sys.exit(f"error: {args.dump} is not a directory; run the download stage first")
+        raise StageError(f"{args.dump} is not a directory; run the download stage first")
     files = dump_files(args.dump)
     if not files:
-        sys.exit(f"error: no *.bz2 files in {args.dump}; run the download stage first")
+        raise StageError(f"no *.bz2 files in {args.dump}; run the download stage first")
     try:  # before a byte is written: the text must fit, with resources.disk_reserve_mb to spare
         check_space(args.out.parent, extract_need(files), params["resources"]["disk_reserve_mb"],
                     f"the text of {args.dump}")
     except DiskSpaceError as exc:
-        sys.exit(f"error: extract: {exc}")
+        raise StageError(f"extract: {exc}") from exc
 
     started = time.perf_counter()
     progress = Progress(f"extract {args.dump}", sum(path.stat().st_size for path in files))
@@ -524,11 +523,9 @@ def main() -> None:
             seconds = time.perf_counter() - started
             stats = stats_of(counts, files, sites)
             tmp_stats.write_text(json.dumps(stats, indent=2) + "\n")
-    except DumpError as exc:
-        sys.exit(f"error: {exc}")
     except OSError as exc:  # reading errors are DumpErrors: this is a write (disk full, read-only)
-        sys.exit(f"error: extract: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
-                 "earlier outputs are untouched: free space there and run the stage again")
+        raise StageError(f"extract: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
+                         "earlier outputs are untouched: free space there and run the stage again") from exc
     finally:
         progress.close()
 
@@ -540,4 +537,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -13,10 +13,11 @@ import difflib
 import math
 import os
 import re
-import sys
 from pathlib import Path
 
 import yaml
+
+from runlog import StageError
 
 PARAMS_FILE = Path("params.yaml")
 # The fields of model.GPTConfig (tests/test_params.py checks they match): listed here so that checking
@@ -46,7 +47,7 @@ KEYS = {
 }
 
 
-class ParamsError(ValueError):
+class ParamsError(StageError, ValueError):
     """A value in params.yaml that the pipeline cannot use."""
 
 
@@ -283,20 +284,18 @@ def validate(params: dict) -> dict:
 
 
 def load_params(path: Path | str = PARAMS_FILE) -> dict:
-    """Read and validate params.yaml; exits with a one-line error when a value is unusable."""
+    """Read and validate params.yaml; raises ParamsError (a StageError: one line, naming the key) when a
+    value is unusable."""
     path = Path(path)
     try:
         params = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        sys.exit(f"error: {path} not found; run from the repository root")
+        raise ParamsError(f"{path} not found; run from the repository root") from None
     except yaml.YAMLError as exc:
-        sys.exit(f"error: {path} is not valid YAML: {exc}")
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(params, dict):
-        sys.exit(f"error: {path} must be a mapping of sections (dump, data, ...)")
-    try:
-        validate(params)
-    except ParamsError as exc:
-        sys.exit(f"error: {exc}")
+        raise ParamsError(f"{path} must be a mapping of sections (dump, data, ...)")
+    validate(params)
     params["dump"]["date"] = str(params["dump"]["date"])
     return params
 

@@ -1,4 +1,5 @@
-"""How long each stage run took, kept where DVC neither caches nor compares it: `logs/stages.jsonl`.
+"""How long each stage run took, kept where DVC neither caches nor compares it: `logs/stages.jsonl`;
+and how a stage stops on what the user can fix (StageError, run_stage).
 
 A stage's outputs hold no wall-clock time or host detail, so the same inputs give the same bytes
 (and the same hashes in dvc.lock) on any machine. What a run cost goes here instead, one JSON line per
@@ -20,6 +21,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 LOG = Path("logs/stages.jsonl")
+
+
+class StageError(Exception):
+    """A stage stopped on something the user can fix: the message names the file, key or value and
+    says what to do. Every stage's failures are this type (or a subclass: DumpError, MirrorError, ...)."""
+
+
+def run_stage(main) -> None:
+    """Run a stage's main(): a StageError prints one line, `error: <message>`, and exits 1."""
+    try:
+        main()
+    except StageError as exc:
+        sys.exit(f"error: {exc}")
 
 
 def record(stage: str, seconds: float, **figures) -> None:

@@ -17,7 +17,6 @@ import errno
 import io
 import json
 import shutil
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
@@ -29,7 +28,7 @@ from isal import igzip, isal_zlib
 from atomic import fresh_folder, swap_folder
 from params import load_params, process_count
 from progress import Progress
-from runlog import record
+from runlog import StageError, record, run_stage
 from tokens import DTYPE, EOT, SPLITS, gpt2_encoding, is_validation, write_json_atomic
 
 BATCH_DOCS = 256  # documents per encode call: enough to keep every thread busy, small in memory
@@ -110,11 +109,11 @@ def main() -> None:
                              progress)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS):  # writing, not reading
-            sys.exit(f"error: tokenize: cannot write {args.out}: {exc.strerror}; the earlier {args.out} is "
-                     "untouched: free space and run again")
-        sys.exit(f"error: tokenize: {args.text}: {exc}; run `dvc repro` to re-extract it")
+            raise StageError(f"tokenize: cannot write {args.out}: {exc.strerror}; the earlier {args.out} is "
+                             "untouched: free space and run again") from exc
+        raise StageError(f"tokenize: {args.text}: {exc}; run `dvc repro` to re-extract it") from exc
     except (ValueError, EOFError, isal_zlib.error) as exc:  # EOFError: a truncated gzip
-        sys.exit(f"error: tokenize: {args.text}: {exc}; run `dvc repro` to re-extract it")
+        raise StageError(f"tokenize: {args.text}: {exc}; run `dvc repro` to re-extract it") from exc
     finally:
         progress.close()
     seconds = time.time() - started
@@ -126,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

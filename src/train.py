@@ -39,6 +39,8 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +54,7 @@ from device import autocast, keep_freed_memory, peak_flops, pick_dtype, setup_di
 from model import GPT, GPTConfig, clean_state_dict, mean_and_stderr, window_losses
 from optim import configure_optimizers, optimizer_settings, recipe_model_args
 from params import SCRATCH, load_params
-from runlog import record
+from runlog import StageError, record, run_stage
 
 LOG_FIELDS = ["step", "tokens", "lr", "train_loss", "val_loss", "val_loss_stderr"]
 PROGRESS_EVERY_S = 10.0
@@ -332,13 +334,45 @@ def log_live(live, row: dict) -> None:
 
 # ------------------------------------------------------------------------------------------- training
 
-def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: Path, out: Path,
-          log_path: Path, live_dir: Path, resume_dir: Path) -> dict:
-    """The whole run on this process; returns the summary stored in the checkpoint."""
-    # ---- set-up: processes, device, data, model, optimizer, resume state
-    t_start = time.time()
+@dataclass
+class Run:
+    """What the set-up settled for this process: where it runs, the shape of a step, data, model."""
+    started: float  # time.time() when the set-up began
+    rank: int
+    world: int
+    device: str
+    dtype: torch.dtype
+    amp: AbstractContextManager
+    config: GPTConfig
+    total_iters: int
+    step_tokens: int
+    micro: int  # sequences per micro-batch
+    accum: int  # micro-batches per step on this process
+    windows: TrainWindows
+    ev_x: torch.Tensor  # the evaluation set, scored whole at every log row as the evaluate stage scores it
+    ev_y: torch.Tensor
+    init_sha1: str | None
+    tokens_before: int  # tokens the starting weights have seen over their warm-start chain
+    model: GPT  # unwrapped (no compile, no DDP): evaluated, checked and saved as it is
+    optimizers: list[torch.optim.Optimizer]  # the recipe's (gpt2: [AdamW]; modern: [Muon, AdamW])
+    scaler: torch.amp.GradScaler
+
+    @property
+    def device_type(self) -> str:
+        return self.device.split(":")[0]
+
+    @property
+    def facts(self) -> dict:
+        """The run's shape, as DVCLive's params."""
+        return {"world_size": self.world, "micro_batch": self.micro, "grad_accum_per_process": self.accum,
+                "tokens_per_step": self.step_tokens, "steps": self.total_iters}
+
+
+def set_up(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: Path) -> Run:
+    """Processes, device, precision, batch plan, data, and the model with its starting weights and
+    optimizers, on this process."""
+    started = time.time()
     rank, world, device = setup_distributed(p["device"])
-    master = rank == 0
     if world != process_count(p):
         raise ValueError(f"torchrun started {world} processes but params.yaml asks for train.nproc_per_node * "
                          f"train.nnodes = {process_count(p)}; run the stage (`dvc repro train`), not torchrun by hand")
@@ -352,7 +386,6 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
 
     T = model_args["block_size"]
     config = GPTConfig(**model_args)
-    total_iters, step_tokens = max_iters(p, T), tokens_per_step(p, T)
     try_batch = ((lambda n: probe_step(config, p, n, device, amp)) if device_type == "cuda" else None)
     micro, accum = batch_plan(p, world, try_batch)
     if world > 1 and p["batch_size"] == "auto":  # every process runs the micro-batch that fits on all
@@ -360,7 +393,6 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
         torch.distributed.all_gather_object(sizes, micro)
         micro, accum = min(sizes), accum * micro // min(sizes)
     windows = TrainWindows(train_files(manifest), T)
-    # the evaluation set, scored whole at every log row exactly as the evaluate stage scores it
     ev_x, ev_y = (torch.from_numpy(a) for a in eval_windows(eval_tokens(manifest, T, eval_size), T))
 
     init_state, init_sha1, tokens_before = load_init(init_path, model_args, manifest["split"], p["recipe"])
@@ -369,118 +401,182 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
     if init_state is not None:
         model.load_state_dict(init_state)
     model.to(device)
-    # the recipe's optimizers (gpt2: [AdamW]; modern: [Muon, AdamW]); each is stepped, zeroed and saved
+    # each of the recipe's optimizers is stepped, zeroed and saved
     optimizers = configure_optimizers(model, optimizer_settings(p["recipes"][p["recipe"]], p),
                                       fused=device_type == "cuda")
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == torch.float16)
-    loss_sum = torch.zeros((), device=device)  # train loss summed since the last log row; stays on the device
-    loss_steps = 0                             # steps in that sum
+    return Run(started=started, rank=rank, world=world, device=device, dtype=dtype, amp=amp, config=config,
+               total_iters=max_iters(p, T), step_tokens=tokens_per_step(p, T), micro=micro, accum=accum,
+               windows=windows, ev_x=ev_x, ev_y=ev_y, init_sha1=init_sha1, tokens_before=tokens_before,
+               model=model, optimizers=optimizers, scaler=scaler)
 
-    state_path = resume_dir / "state.pt"
-    fingerprint = run_fingerprint(model_args, {**p, "eval_tokens": eval_size}, manifest, init_sha1, world)
-    state = load_resume(state_path, fingerprint, device, verbose=master)
-    start_step, rows, last_good = 0, [], None  # last_good: step of the last resume state saved or loaded
+
+def restore(run: Run, state_path: Path, fingerprint: str) -> tuple[int, list[dict], int | None, torch.Tensor, int]:
+    """(start step, log rows, step of the last good resume state, train loss sum since the last log
+    row, steps in that sum) of this run: step 0 unless state_path holds a resume state of this run's
+    fingerprint, whose weights, optimizer and scaler states are then loaded into `run`."""
+    loss_sum = torch.zeros((), device=run.device)  # stays on the device: no sync per step
+    start_step, rows, last_good, loss_steps = 0, [], None, 0
+    state = load_resume(state_path, fingerprint, run.device, verbose=run.rank == 0)
     if state is not None:
-        model.load_state_dict(state["model"])
-        for optimizer, saved in zip(optimizers, state["optimizers"], strict=True):
+        run.model.load_state_dict(state["model"])
+        for optimizer, saved in zip(run.optimizers, state["optimizers"], strict=True):
             optimizer.load_state_dict(saved)
-        scaler.load_state_dict(state["scaler"])
+        run.scaler.load_state_dict(state["scaler"])
         start_step, rows, last_good = state["step"], state["log"], state["step"]
         loss_sum.fill_(state["loss_sum"])
         loss_steps = state["loss_steps"]
-        if master:
-            print(f"train: resuming from step {start_step:,} of {total_iters:,} ({state_path})", flush=True)
+        if run.rank == 0:
+            print(f"train: resuming from step {start_step:,} of {run.total_iters:,} ({state_path})", flush=True)
         del state
-    if world > 1:  # every process must resume from the same step (several nodes: a shared .resume/)
-        steps = [start_step] * world
+    if run.world > 1:  # every process must resume from the same step (several nodes: a shared .resume/)
+        steps = [start_step] * run.world
         torch.distributed.all_gather_object(steps, start_step)
         if len(set(steps)) > 1:
             raise CheckpointError(f"train: the processes found resume states of steps {steps} in {state_path}; "
                                   "on several nodes put .resume/ on a filesystem they share, or delete it there")
+    return start_step, rows, last_good, loss_sum, loss_steps
 
-    raw_model = model
+
+def wrap(model: GPT, p: dict, device_type: str, world: int) -> torch.nn.Module:
+    """The module the steps run: compiled (train.compile), and in DDP over several processes. DDP
+    broadcasts rank 0's weights when it wraps, so this comes after the resume state is loaded."""
     if p["compile"] is True or (p["compile"] == "auto" and device_type == "cuda"):
         model = torch.compile(model)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
-    live = open_live(live_dir, rows, {"world_size": world, "micro_batch": micro, "grad_accum_per_process": accum,
-                                      "tokens_per_step": step_tokens, "steps": total_iters}) if master else None
+    return model
 
-    # ---- the loop: a log row every eval_interval steps, a resume state every checkpoint_interval
-    timed_steps, timed_s, t_timed = 0, 0.0, None  # training time only: evaluation and the first step are left out
-    last_report = time.time()
+
+def row_due(step: int, total: int, eval_interval: int) -> bool:
+    """A log row (an evaluation) every eval_interval steps and at the last step."""
+    return step % eval_interval == 0 or step == total
+
+
+def evaluate(run: Run, p: dict, step: int, loss_sum: torch.Tensor, loss_steps: int) -> dict:
+    """The log row of `step`: the evaluation set's loss, the train loss since the last row averaged
+    over processes (None before the first step) and the schedule's learning rate."""
+    val_loss, val_stderr = mean_and_stderr(window_losses(run.model, run.ev_x, run.ev_y, run.micro, run.device,
+                                                         run.rank, run.world))
+    train_loss = mean_over_processes(loss_sum, run.world).item() / loss_steps if loss_steps else None
+    return {"step": step, "tokens": step * run.step_tokens, "train_loss": train_loss, "val_loss": val_loss,
+            "val_loss_stderr": val_stderr,
+            "lr": lr_at(step, run.total_iters, p["warmup_iters"], p["learning_rate"], p["min_lr"])}
+
+
+def stop_if_diverged(losses: dict[str, float | None], run: Run, step: int, state_path: Path,
+                     last_good: int | None, out: Path) -> None:
+    why = divergence(losses, run.model, run.world, run.device)
+    if why:
+        raise diverged(why, step, state_path, last_good, out)
+
+
+def save_resume(run: Run, fingerprint: str, step: int, rows: list[dict], loss_sum: torch.Tensor, loss_steps: int,
+                state_path: Path) -> None:
+    save_atomic({"fingerprint": fingerprint, "step": step, "log": rows,
+                 "model": clean_state_dict(run.model.state_dict()),
+                 "optimizers": [o.state_dict() for o in run.optimizers],
+                 "scaler": run.scaler.state_dict(), "loss_sum": loss_sum.item(), "loss_steps": loss_steps},
+                state_path)
+
+
+def micro_batch(run: Run, p: dict, step: int, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Micro-batch `i` of this process at `step`, on the device. Its batch and dropout masks follow from
+    (seed, step, shard) alone, shard numbering the step's micro-batches over all processes."""
+    shard = run.rank * run.accum + i
+    x, y = (to_device(a, run.device) for a in run.windows.batch(batch_rng(p["seed"], step, shard), run.micro))
+    if run.config.dropout > 0:
+        torch.manual_seed(hash((p["seed"], step, shard)) & 0xFFFF_FFFF)
+    return x, y
+
+
+def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: Path, out: Path,
+          log_path: Path, live_dir: Path, resume_dir: Path) -> dict:
+    """The whole run on this process; returns the summary stored in the checkpoint."""
+    run = set_up(p, model_args, manifest, eval_size, init_path)
+    master, world, total_iters, accum = run.rank == 0, run.world, run.total_iters, run.accum
+    state_path = resume_dir / "state.pt"
+    fingerprint = run_fingerprint(model_args, {**p, "eval_tokens": eval_size}, manifest, run.init_sha1, world)
+    start_step, rows, last_good, loss_sum, loss_steps = restore(run, state_path, fingerprint)
+    model = wrap(run.model, p, run.device_type, world)
+    live = open_live(live_dir, rows, run.facts) if master else None
+
+    timed_steps, timed_s = 0, 0.0  # training time only: evaluation and the first step are left out
+    t0 = last_report = time.time()
     for step in range(start_step, total_iters + 1):
-        if (step % p["eval_interval"] == 0 or step == total_iters) and not (rows and rows[-1]["step"] == step):
-            if t_timed is not None:
-                if device_type == "cuda":
-                    torch.cuda.synchronize()
-                timed_s, t_timed = timed_s + time.time() - t_timed, None
-            val_loss, val_stderr = mean_and_stderr(window_losses(raw_model, ev_x, ev_y, micro, device, rank, world))
-            train_loss = mean_over_processes(loss_sum, world).item() / loss_steps if loss_steps else None
-            why = divergence({"train loss": train_loss, "val loss": val_loss}, raw_model, world, device)
-            if why:
-                raise diverged(why, step, state_path, last_good, out)
-            row = {"step": step, "tokens": step * step_tokens, "train_loss": train_loss, "val_loss": val_loss,
-                   "val_loss_stderr": val_stderr,
-                   "lr": lr_at(step, total_iters, p["warmup_iters"], p["learning_rate"], p["min_lr"])}
+        # evaluate the loss on the val set and write checkpoints
+        logged = row_due(step, total_iters, p["eval_interval"]) and not (rows and rows[-1]["step"] == step)
+        if logged:
+            row = evaluate(run, p, step, loss_sum, loss_steps)
+            stop_if_diverged({"train loss": row["train_loss"], "val loss": row["val_loss"]},
+                             run, step, state_path, last_good, out)
             rows.append(row)
             if master:
                 log_live(live, row)
             loss_sum.zero_()
             loss_steps = 0
-        if step == total_iters:
-            break
-
-        if checkpoint_due(step, start_step, p["checkpoint_interval"]):
+        if step < total_iters and checkpoint_due(step, start_step, p["checkpoint_interval"]):
             loss_sum = mean_over_processes(loss_sum, world)  # every process keeps the mean, so saving one suffices
-            why = divergence({"train loss": loss_sum.item()}, raw_model, world, device)
-            if why:
-                raise diverged(why, step, state_path, last_good, out)
+            stop_if_diverged({"train loss": loss_sum.item()}, run, step, state_path, last_good, out)
             if master:
-                save_atomic({"fingerprint": fingerprint, "step": step, "log": rows,
-                             "model": clean_state_dict(raw_model.state_dict()),
-                             "optimizers": [o.state_dict() for o in optimizers],
-                             "scaler": scaler.state_dict(), "loss_sum": loss_sum.item(), "loss_steps": loss_steps},
-                            state_path)
+                save_resume(run, fingerprint, step, rows, loss_sum, loss_steps, state_path)
             last_good = step
+        if logged:
+            t0 = time.time()  # the step's time starts after the evaluation and its resume state
 
-        if t_timed is None and step > start_step:  # the first step of a process warms up (and compiles)
-            t_timed = time.time()
-        for optimizer in optimizers:  # one schedule for every group, scaled to each group's peak
+        # termination conditions
+        if step == total_iters:
+            break  # the last row is logged; there is no step after it
+
+        # determine and set the learning rate: one schedule for every group, scaled to each group's peak
+        for optimizer in run.optimizers:
             for group in optimizer.param_groups:
                 group["lr"] = group_lr(step, total_iters, p, group["base_lr"])
+
+        # forward backward update, with gradient accumulation over the micro-batches
         for i in range(accum):
-            shard = rank * accum + i  # this micro-batch's number among the step's, over all processes
-            x, y = (to_device(a, device) for a in windows.batch(batch_rng(p["seed"], step, shard), micro))
-            if model_args["dropout"] > 0:  # dropout masks, like batches, follow from (step, shard) alone
-                torch.manual_seed(hash((p["seed"], step, shard)) & 0xFFFF_FFFF)
+            x, y = micro_batch(run, p, step, i)
             if world > 1:  # all-reduce gradients on the last micro-batch only
                 model.require_backward_grad_sync = i == accum - 1
-            with amp:
+            with run.amp:
                 _, loss = model(x, y)
                 loss = loss / accum  # DDP averages over processes: the step's loss is the mean of all micro-batches
-            scaler.scale(loss).backward()
+            run.scaler.scale(loss).backward()
             loss_sum += loss.detach()
         if p["grad_clip"] > 0:
-            for optimizer in optimizers:  # one scaler over all: unscale each, clip the whole model
-                scaler.unscale_(optimizer)
+            for optimizer in run.optimizers:  # one scaler over all: unscale each, clip the whole model
+                run.scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), p["grad_clip"])
-        for optimizer in optimizers:
-            scaler.step(optimizer)
-        scaler.update()
-        for optimizer in optimizers:
+        for optimizer in run.optimizers:
+            run.scaler.step(optimizer)
+        run.scaler.update()
+        for optimizer in run.optimizers:
             optimizer.zero_grad(set_to_none=True)
         loss_steps += 1
-        if t_timed is not None:
-            timed_steps += 1
-        if master and time.time() - last_report >= PROGRESS_EVERY_S:
-            seconds = timed_s + (time.time() - t_timed if t_timed is not None else 0.0)
-            print(progress_line(step + 1, total_iters, timed_steps, seconds, step_tokens, loss_sum.item() / loss_steps),
-                  file=sys.stderr, flush=True)
+
+        # timing and logging
+        if run.device_type == "cuda" and row_due(step + 1, total_iters, p["eval_interval"]):
+            torch.cuda.synchronize()  # an evaluation follows: the step's queued kernels count as its time
+        t1 = time.time()
+        dt = t1 - t0
+        t0 = t1
+        if step > start_step:  # the first step of a process warms up (and compiles)
+            timed_steps, timed_s = timed_steps + 1, timed_s + dt
+        if master and t1 - last_report >= PROGRESS_EVERY_S:
+            print(progress_line(step + 1, total_iters, timed_steps, timed_s, run.step_tokens,
+                                loss_sum.item() / loss_steps), file=sys.stderr, flush=True)
             last_report = time.time()
 
-    # ---- the save: every process must hold the same weights; rank 0 writes
-    final = clean_state_dict(raw_model.state_dict())
+    tokens_per_s = timed_steps * run.step_tokens / timed_s if timed_s > 0 else None
+    return finish(run, p, manifest, rows, start_step, tokens_per_s, init_path, out, log_path, live, state_path)
+
+
+def finish(run: Run, p: dict, manifest: dict, rows: list[dict], start_step: int, tokens_per_s: float | None,
+           init_path: Path, out: Path, log_path: Path, live, state_path: Path) -> dict:
+    """Check that every process holds the same weights; rank 0 writes the checkpoint, the log CSV and
+    DVCLive's last files, and deletes the resume state. Returns the summary and the run's cost."""
+    world, total_iters, step_tokens, device_type = run.world, run.total_iters, run.step_tokens, run.device_type
+    final = clean_state_dict(run.model.state_dict())
     digests = [weights_sha1(final)] * world
     if world > 1:
         torch.distributed.all_gather_object(digests, digests[0])
@@ -493,20 +589,19 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
         "train_loss": rows[-1]["train_loss"], "val_loss": rows[-1]["val_loss"],
         "val_loss_stderr": rows[-1]["val_loss_stderr"], "steps": total_iters, "tokens_per_step": step_tokens,
         "tokens_trained": total_iters * step_tokens,
-        "tokens_trained_total": tokens_before + total_iters * step_tokens,
-        "token_budget": p["token_budget"], "world_size": world, "micro_batch": micro, "grad_accum_per_process": accum,
-        "weights_sha1_per_process": digests, "resumed_from_step": start_step, "device": device_type,
-        "dtype": str(dtype).replace("torch.", ""),
+        "tokens_trained_total": run.tokens_before + total_iters * step_tokens,
+        "token_budget": p["token_budget"], "world_size": world, "micro_batch": run.micro,
+        "grad_accum_per_process": run.accum, "weights_sha1_per_process": digests, "resumed_from_step": start_step,
+        "device": device_type, "dtype": str(run.dtype).replace("torch.", ""),
     }
-    tokens_per_s = timed_steps * step_tokens / timed_s if timed_s > 0 else None
     peak = peak_flops(device_type)
-    cost = {"tokens_per_s": tokens_per_s, "wall_time_s": time.time() - t_start,
-            "mfu": raw_model.flops_per_token() * tokens_per_s / (peak * world) if peak and tokens_per_s else None,
+    cost = {"tokens_per_s": tokens_per_s, "wall_time_s": time.time() - run.started,
+            "mfu": run.model.flops_per_token() * tokens_per_s / (peak * world) if peak and tokens_per_s else None,
             "card": torch.cuda.get_device_name() if device_type == "cuda" else device_type}
-    if master:
-        save_atomic({"model": final, "model_args": config.saved_args(), "config": p, "init_from": str(init_path),
+    if run.rank == 0:
+        save_atomic({"model": final, "model_args": run.config.saved_args(), "config": p, "init_from": str(init_path),
                      "recipe": p["recipe"],  # a warm start from it must use the same recipe
-                     "init_sha1": init_sha1, "parts": manifest["parts"], "split": manifest["split"],
+                     "init_sha1": run.init_sha1, "parts": manifest["parts"], "split": manifest["split"],
                      "train_tokens": manifest["totals"]["train_tokens"], "summary": summary}, out)
         write_text_atomic(log_path, log_csv(rows))
         live.end()
@@ -531,26 +626,26 @@ def main() -> None:
     parser.add_argument("--resume-dir", type=Path, required=True, help="where periodic resume state lives (.resume/train)")
     args = parser.parse_args()
 
-    params = load_params()  # checks every train.* key, and exits naming the key
+    params = load_params()  # checks every train.* key, and stops naming the key
     p = params["train"]
     # the size preset, then the recipe's switches, then train.model's overrides
     model_args = recipe_model_args(p["presets"][p["preset"]], p["recipes"][p["recipe"]], p["model"])
     if Path(p["init_from"]) != args.init:
-        sys.exit(f"error: --init {args.init} differs from params.yaml train.init_from {p['init_from']!r}; "
-                 "dvc.yaml passes ${train.init_from}")
+        raise StageError(f"--init {args.init} differs from params.yaml train.init_from {p['init_from']!r}; "
+                         "dvc.yaml passes ${train.init_from}")
     if args.init.resolve() == args.out.resolve():
-        sys.exit(f"error: train.init_from is the stage's own output {args.out}; copy it first "
-                 f"(cp {args.out} checkpoints/data-v1.pt && dvc add checkpoints/data-v1.pt)")
+        raise StageError(f"train.init_from is the stage's own output {args.out}; copy it first "
+                         f"(cp {args.out} checkpoints/data-v1.pt && dvc add checkpoints/data-v1.pt)")
     try:
         launch = torchrun_args(p, [str(Path(__file__)), *sys.argv[1:]], dict(os.environ))
     except ValueError as exc:
-        sys.exit(f"error: {exc}")
+        raise StageError(str(exc)) from exc
     if launch:  # this process becomes torchrun's agent; the processes it starts do the training
         sys.exit(run_torchrun(launch))
     try:
         manifest = load_manifest(args.dataset)
     except (OSError, ValueError) as exc:
-        sys.exit(f"error: {exc}")
+        raise StageError(str(exc)) from exc
     master = os.environ.get("RANK", "0") == "0"
     try:
         s = train(p, model_args, manifest, params["data"]["eval_tokens"], args.init, args.out, args.train_log, args.live_dir, args.resume_dir)
@@ -561,10 +656,11 @@ def main() -> None:
             torch.distributed.barrier()  # no process exits before rank 0 has said why
         sys.exit(1)
     except (CheckpointError, FileNotFoundError, ValueError, torch.OutOfMemoryError) as exc:
-        sys.exit(f"error: {exc}")
+        raise StageError(str(exc)) from exc
     except OSError as exc:  # a write: disk full, read-only
-        sys.exit(f"error: train: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
-                 f"{args.out} and the last resume state are kept as they were: free space and run again")
+        raise StageError(f"train: cannot write {exc.filename or args.out}: {exc.strerror or exc}; "
+                         f"{args.out} and the last resume state are kept as they were: free space and run "
+                         "again") from exc
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -580,4 +676,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)
