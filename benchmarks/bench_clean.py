@@ -15,10 +15,8 @@ in CPU seconds of this process (time.process_time) with today = (2025, 11, 1):
     ours      src/wikitext.py of the working tree
 Prints MB of wikitext (UTF-8) per CPU second for each and the ratio, and checks that both give the same
 output (text and disambiguation flag) for every page (with --changed-output, for a change that renders
-other text on purpose, it counts the pages that differ instead). Against 756b69a, on a busy 2-core machine:
-    corpus     pages     MB  baseline MB/s  ours MB/s   ratio  outputs
-    fixture      106    5.7           43.1       52.6   1.22x  identical
-    sample       212   11.5           44.0       52.9   1.20x  identical
+other text on purpose, it counts the pages that differ instead), one row per corpus. Measured
+figures: docs/benchmarks.md, "The wikitext cleaner".
 """
 
 from __future__ import annotations

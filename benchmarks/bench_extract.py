@@ -10,8 +10,8 @@ pages), in a temp dir. Installs wikiextractor==3.1.0 into a temporary venv. Runs
 `dvc repro` does (dvc.yaml's `cmd` for part 1, a fresh process, in a scratch root holding params.yaml
 and data/dump/1) and wikiextractor on the same pages:
   - "1 core": ours (multistream and single-stream) and wikiextractor, each pinned to one CPU with one
-    worker process (the goal: ours >= 3.3x wikiextractor; bz2 decoding alone is more than half of
-    a 4x budget);
+    worker process (the goal: ours >= 3.3x wikiextractor; bz2 decoding alone takes close to half of
+    that budget: docs/benchmarks.md, "Extraction");
   - "N proc": each `--processes` N, unpinned (the goal: 2 processes >= 1.8x one).
 Runs alternate between the tools; the best of `--repeat` counts, so a busy machine slows all alike.
 Checks that every run of ours wrote the same bytes. Prints a table: MB of XML per second (and per CPU

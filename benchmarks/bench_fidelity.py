@@ -25,22 +25,8 @@ tuning the cleaner; "tuned" are the others.
 Prints agreement per file and per set for the baseline and ours, the misses by class (the constructs
 their wikitext holds; one miss can count in several), the misses each of the cleaner's deliberate
 choices explains (DELIBERATE: undoing the choice in the expected text gives ours), and with --show N
-the first N misses of the tuned set (--show-held-out: of both sets). Goal: >= 95% of all cases. Here
-(0.3 s; the cleaner of b6f312f against 2896496's):
-    file                     cases  baseline      ours    ours %
-    definitionLists.txt         37        20        35     94.6%
-    extLinks.txt                82        61        75     91.5%
-    ...
-    set                      cases  baseline      ours    ours %   base %  difference  ratio
-    tuned                      483       342       467     96.7%    70.8%    +25.9 pp  1.37x
-    held-out                   143        99       128     89.5%    69.2%    +20.3 pp  1.29x
-    all                        626       441       595     95.0%    70.4%    +24.6 pp  1.35x
-    misses by cause                                                tuned  held-out
-    deliberate: drops lines that start with | or ! outside a table     3         0
-    deliberate: drops the space before , and ;                         1         0
-    deliberate: shows an unclosed [[ without its brackets              1         1
-    deliberate: drops invisible formatting characters (...)            1         0
-    not (yet) rendered as MediaWiki does                              10        14
+the first N misses of the tuned set (--show-held-out: of both sets). Goal: >= 95% of all cases. Measured
+figures: docs/benchmarks.md, "Fidelity to MediaWiki".
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 In two fresh clones of the project (the sample mirror, real `dvc repro`): A runs data.parts [1], then
 grows to [1, 2, 3] and times that second `dvc repro`; B runs [1, 2, 3] from nothing. Both end in the
 same dataset version; the grow step re-does only parts 2-3 and the version-wide stages. Training uses
-the tests' quick settings unless --full-train, so the figure is about the data stages. Prints e.g.
+the tests' quick settings unless --full-train, so the figure is about the data stages. Prints, in
+this format (measured figures: docs/benchmarks.md, "Grow"):
 
     grow [1] -> [1, 2, 3]      12.3 s   (stages run: 9)
     scratch [1, 2, 3]          17.9 s   (stages run: 12)

@@ -39,14 +39,7 @@ the stage drops them. Prints one table per corpus, for ours and for wikiextracto
   - lines of our text that are a trailing section's heading (prose.py's own list per language; goal: 0);
 then the goals with pass/fail, and (sample and untuned only) our most frequent junk and holes with 40
 characters of context, the pages that miss the most of wikiextractor's words and those words, and the
-first lost paragraphs. Here (19 s, before the prose check and the held-out pages):
-                        junk/MB ours (wx)   holes/MB ours (wx)   words kept   sentences found
-    sample, 98 pages        8.5 (88.8)         4.6 (104.8)          99.94%          97.0%
-    untuned, 57 pages       3.9 (51.7)         3.9 (37.2)           99.92%          98.2%
-Ours' junk on the sample is LaTeX kept as math source (`\frac{a}{b}` reads `{{`); on the untuned
-pages, a citation whose opening `{{` is missing from the page itself, and "See also Category:..." as
-a page's literal text. Prose lost with the cleaner of commit 2896496: sample 0 of 4,693 paragraphs,
-untuned 0 of 830, held-out 0 of 1,622.
+first lost paragraphs. Measured figures: docs/benchmarks.md, "Quality on real pages".
 """
 
 from __future__ import annotations

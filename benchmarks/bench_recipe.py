@@ -256,7 +256,7 @@ def main() -> None:
     ap.add_argument("--eval-tokens", type=int, default=12288)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     # one thread: on a shared machine the tiny model's many small ops (Muon's Newton-Schulz above all)
-    # wait on thread hand-offs; measured 5-10x slower per small matmul with 2 threads under load
+    # wait on thread hand-offs, so under load 2 threads run a small matmul slower than one
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast, fused AdamW)")
     ap.add_argument("--ablate", action="store_true", help="also one run of each single-piece change")

@@ -14,7 +14,7 @@ the tests' quick settings, a fixed budget, so the figures are about the data sta
 
 Every stage command runs under a `python` shim that times it and samples the RSS of its process tree,
 so DVC's own time (hashing, checkout, lock files) is the rest of each `dvc repro`'s wall time. Prints a
-table like
+table in this format (measured figures: docs/benchmarks.md, "Scale")
 
     grow [1] -> [1, 2, 3] / scratch [1, 2, 3]    0.69   (goal <= 0.72)
     ...

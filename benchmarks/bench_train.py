@@ -9,7 +9,8 @@ the same batch, dtype (bf16 autocast on CUDA), fused AdamW (on CUDA), gradient c
 setting and random tokens; each runs `--warmup` untimed steps then `--steps` timed ones (the clock
 stops only after a device synchronize). MFU = FLOPs/token (6N + 12*L*H*Q*T, nanoGPT's formula) times
 tokens/s over the device's dense bf16 peak (src/gpus.json: 989 TFLOPS on an H100 SXM, not the
-A100's 312 that nanoGPT assumes). Prints one line per model and the ratio:
+A100's 312 that nanoGPT assumes). Prints one line per model and the ratio, in this format (measured
+figures: docs/benchmarks.md, "Training"):
 
     model      tokens/s      MFU   ms/step   peak MB
     nanogpt       1,650        -     620.6         -

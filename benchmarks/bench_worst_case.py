@@ -13,23 +13,7 @@ extrapolated quadratically, would pass `--cap` seconds is skipped ("-"). `--sear
 random patterns of the test's pieces (seeded, so runs compare) and times the slowest 10 at every size.
 `--rev` times src/wikitext.py as of a git revision instead of the working tree's. Baseline, measured
 in the same run with the same cleaner: the sample's articles (read as benchmarks/bench_clean.py does),
-in CPU seconds per MB of wikitext. `--rev 2896496 --search 0` (before the fixes), busy 2-core machine:
-    family                                     25 KB s/MB  100 KB s/MB       x
-    run of spaces after ==                          78.51            -       -   <-- super-linear
-    run of spaces after <br                         34.31       142.16    16.6   <-- super-linear
-    <ref>s then </references>                        9.13        36.95    16.2   <-- super-linear
-    run of spaces in a {{rail gauge}}              403.70            -       -   <-- super-linear
-    [[s then }}s                                    15.76        90.74    23.0   <-- super-linear
-    <Ref>a</Ref>s                                    0.56         2.04    14.5   <-- super-linear
-    ...
-    run of [ inline                                  0.41         0.33     3.2
-    prose                                            0.01         0.01     3.4
-    baseline (212 sample pages, 11.5 MB): 0.015 s/MB
-    worst: run of spaces in a {{rail gauge}} at 25 KB, 403.70 s/MB = 26,384x the baseline
-and on the cleaner after those fixes (default run, same machine): no family grows faster than its size,
-    baseline (212 sample pages, 11.5 MB): 0.021 s/MB
-    worst: [// inline at 100 KB, 0.97 s/MB = 47x the baseline
-(a "[//" without its "]" reads up to 500 characters of label: linear, and bounded).
+in CPU seconds per MB of wikitext. Measured figures: docs/benchmarks.md, "Worst case".
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ class TrainWindows:
                 raise ValueError(f"{self.paths[f]}: shorter than when training started; {REPRO_HINT}")
         x = np.empty((batch_size, T), dtype=np.int64)
         y = np.empty((batch_size, T), dtype=np.int64)
-        x[:], y[:] = windows[:, :-1], windows[:, 1:]  # contiguous int64 (a strided .copy() is 40x slower)
+        x[:], y[:] = windows[:, :-1], windows[:, 1:]  # contiguous int64, cast in place (no strided .copy())
         return x, y
 
 

@@ -74,8 +74,8 @@ def card_peak(name: str, gpus_file: Path = GPUS_FILE) -> float | None:
 
 def keep_freed_memory() -> None:
     """CPU speed: glibc hands every block above 32 MB back to the OS when freed, so each step would
-    page-fault its (batch*block, vocab) logits in again; measured 1.7x slower on 2 cores. Serve large
-    blocks from the heap and keep them instead (the footprint stays at the peak of one step)."""
+    page-fault its (batch*block, vocab) logits in again. Serve large blocks from the heap and keep them
+    instead (the footprint stays at the peak of one step)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-4, 0)        # M_MMAP_MAX: no mmap-backed blocks

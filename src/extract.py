@@ -67,8 +67,8 @@ CHUNKS_IN_FLIGHT = 2
 # Output gzip members hold this many bytes of JSON lines each: fixed offsets of the text, so the bytes
 # depend on the text alone (a member per chunk would depend on how the pages were grouped).
 GZIP_BLOCK = 4 << 20
-# ISA-L's gzip (isal), level 2: plain gzip, 12% bigger than zlib's level 6 at a sixteenth of its time
-# (25.7 MB of JSON -> 10.6 MB in 0.10 s; zlib: 11.1 MB in 0.37 s at level 1, 9.4 MB in 1.6 s at 6).
+# ISA-L's gzip (isal), level 2: plain gzip, a little bigger than zlib's level 6 at a small fraction of
+# its time and smaller than zlib's level 1 (docs/benchmarks.md, "Small measurements behind code choices").
 GZIP_LEVEL = 2
 PART_FILE = re.compile(r"-p(\d+)p(\d+)\.bz2$")
 REASONS = ("namespace", "redirect", "not_wikitext", "disambiguation", "too_short", "error")
@@ -191,8 +191,9 @@ def read_siteinfo(siteinfo) -> tuple[str, languages.Site]:
 def decompression_threads(processes: int) -> int:
     """Threads for indexed_bzip2: one per worker, except for one or two workers.
 
-    One thread decompresses ~25 MB/s of XML, faster than two workers clean (~13 MB/s each); parallel
-    decoding costs ~50% more CPU (measured on 2 cores), which only pays once it is the bottleneck.
+    One thread decodes bz2 faster than two workers clean what it gives them (decoding is under half of
+    one core's time per MB: docs/benchmarks.md, "Extraction"); parallel decoding costs more CPU, which
+    only pays once decoding is the bottleneck.
     """
     return processes if processes > 2 else 1
 
@@ -298,8 +299,8 @@ def clean_chunk(pages, min_chars: int, counts: Counter | None = None) -> tuple[b
         try:
             cleaned, disambiguation = wikitext.clean_page(text, _revision_date(timestamp), site)
             kept = not disambiguation and len(cleaned) >= min_chars
-            # orjson writes UTF-8 JSON about 10x faster than json.dumps and encode (which took ~8% of
-            # the stage's time); it refuses a lone surrogate, which counts as an error here.
+            # orjson writes UTF-8 JSON far faster than json.dumps and encode (docs/benchmarks.md,
+            # "Extraction"); it refuses a lone surrogate, which counts as an error here.
             line = orjson.dumps({"id": page_id, "url": url, "title": title, "text": cleaned}) if kept else b""
         except Exception:  # one bad page must not stop the part; it is counted
             counts["error"] += 1
@@ -321,7 +322,7 @@ class _FileWindow(io.RawIOBase):
 
     indexed_bzip2 (1.7.0) never lets go of a Python file object it has decoded, so what it is given
     must be small: a window holds four numbers, where a BytesIO of the run would keep its ~1 MB of bz2
-    (measured: +175 MB of RSS after 110 runs of ~1.5 MB; with windows, as much after 330 runs as after 11)."""
+    (RSS measured both ways: docs/benchmarks.md, "Extraction"; tests/test_extract.py keeps it flat)."""
 
     def __init__(self, fd: int, start: int, end: int):
         super().__init__()
@@ -355,8 +356,8 @@ class _FileWindow(io.RawIOBase):
 
 
 def decompress_window(fd: int, start: int, end: int) -> bytes:
-    """Bytes [start, end) of a file, a run of whole bz2 streams, decompressed by indexed_bzip2 (~25%
-    less CPU than the bz2 module); anything but whole streams in them is an error."""
+    """Bytes [start, end) of a file, a run of whole bz2 streams, decompressed by indexed_bzip2 (less CPU
+    than the bz2 module: docs/benchmarks.md, "Extraction"); anything but whole streams in them is an error."""
     with indexed_bzip2.open(_FileWindow(fd, start, end), parallelization=1) as raw:
         xml = raw.read()
         decoded = (raw.tell_compressed() + 7) // 8  # bytes: it counts bits

@@ -33,8 +33,9 @@ def gpt2_encoding(gpt2_dir: Path = GPT2_DIR):
     """tiktoken's `gpt2` encoding, built from the BPE files in the repo: no network, ever.
 
     tiktoken's own loader reads them (a plain path is read from disk) and checks the same sha256
-    hashes it pins for its download, so the ranks are exactly tiktoken's gpt2. Built once per
-    process (about 0.7 s); the encoding is immutable and thread-safe, so it is shared.
+    hashes it pins for its download, so the ranks are exactly tiktoken's gpt2. Built once per process
+    (its cost: docs/benchmarks.md, "Small measurements behind code choices"); the encoding is immutable
+    and thread-safe, so it is shared.
     """
     import tiktoken
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks

@@ -128,7 +128,9 @@ _EXTERNAL_LINK = re.compile(
 # A template parameter ({{{1}}}, {{{name|default}}}): outside a template it shows its default.
 _TEMPLATE_ARGUMENT = re.compile(r"\{\{\{[^{}|]*+(?:\|([^{}]*+))?\}\}\}")
 # Runs of two or more apostrophes: bold and italic marks, balanced line by line (_drop_bold_italic).
-_QUOTE_RUNS = re.compile(r"(''+)")  # not '{2,}: a literal "''" first lets the engine skip ahead, 10x faster
+# Not '{2,}: a literal "''" first lets the engine skip ahead (docs/benchmarks.md, "Small measurements
+# behind code choices").
+_QUOTE_RUNS = re.compile(r"(''+)")
 # An entity with its semicolon ("&amp;", "&#160;", "&#x2013;"): MediaWiki decodes no other.
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,12}|#[xX][0-9A-Fa-f]{1,12}|רלמ|رلم);")
 _ENTITY_ALIASES = {"&רלמ;": "\u200f", "&رلم;": "\u200f"}  # MediaWiki's own names of &rlm;
@@ -813,8 +815,8 @@ def _nest_tokens(text: str) -> tuple[list[int], bool]:
     whether a "{{{" (a template parameter) is among them.
 
     The same tokens as one regex scan for the four would find, as each kind's characters differ (no
-    two kinds overlap), but three times faster: str.find of one character skips ahead at memchr
-    speed, where a regex without a literal prefix tries every position in turn.
+    two kinds overlap), found with str.find: one character skips ahead at memchr speed, where a regex
+    without a literal prefix tries every position in turn (docs/benchmarks.md, "The wikitext cleaner").
     """
     codes = []
     arguments = False
@@ -1245,7 +1247,7 @@ def _block_line(line: str, paragraph: list[str], lines: list[str], inline: bool)
 def _mark_definitions(text: str) -> str:
     """Mark the colon that ends the term of each definition list line (";term: definition"): the
     first not inside a link, template or tag, nor after a URL's scheme (MediaWiki's findColonNoLinks)."""
-    # (one regex scan: 5x faster than '"\n;" in text or "*;" in text or ...')
+    # (one regex scan, not a chain of '"\n;" in text or "*;" in text or ...', each its own scan)
     if text[:1] not in "*#:;" and not _DEFINITION_LINE.search(text):
         return text
     text = "\n" + text  # the first line is read as the others, after a "\n"

@@ -552,6 +552,7 @@ def test_progress_is_a_plain_line_with_no_eta_before_steps_are_measured():
     assert later == "train: step 201/2,000 (10%), loss 6.500, 4,096 tokens/s, ETA 15.0 min"
 
 
+@pytest.mark.e2e
 def test_dvc_exp_run_shows_dvclive_metrics_and_plots(tmp_path):
     root = dvc_project(tmp_path)
     # experiments restore every stage's outputs: keep the repo's train stage and plots, and make the
