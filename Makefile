@@ -24,11 +24,12 @@ setup: $(VENV)/.installed
 run: $(VENV)/.installed
 	dvc repro
 
+# -n auto: one test process per core (pytest-xdist)
 test: $(VENV)/.installed
-	python -m pytest -q
+	python -m pytest -q -n auto
 
 check: $(VENV)/.installed
-	python -m pytest -q -m "not e2e"
+	python -m pytest -q -n auto -m "not e2e"
 
 bench: $(VENV)/.installed
 	python benchmarks/bench_grow.py

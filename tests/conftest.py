@@ -24,7 +24,9 @@ def http_mirror():
 
 # ------------------------------------------------------------------------------------- faults table
 
-FAULT_ROWS: list[dict] = []
+# The rows of the tests that ran, by test id (in this process, or gathered from the workers' reports
+# when pytest-xdist runs the tests in several processes).
+FAULT_ROWS: dict[str, dict] = {}
 
 
 @pytest.fixture
@@ -33,7 +35,6 @@ def fault(request):
     pipeline did, and how much earlier data it lost. The test fills `injected` first, then `outcome`
     and `lost` once it has asserted them; the row's result is the test's."""
     row = {"test": request.node.name, "injected": "", "outcome": "", "lost": "not reached", "result": "?"}
-    FAULT_ROWS.append(row)
     request.node.fault_row = row
     return row
 
@@ -42,17 +43,27 @@ def fault(request):
 def pytest_runtest_makereport(item, call):
     report = (yield).get_result()
     row = getattr(item, "fault_row", None)
-    if row is not None and (report.when == "call" or report.outcome != "passed"):
+    if row is None:
+        return
+    if report.when == "call" or report.outcome != "passed":
         row["result"] = "xfail" if hasattr(report, "wasxfail") else report.outcome
         if hasattr(report, "wasxfail") and not row["outcome"]:
             row["outcome"] = f"not yet: {report.wasxfail}"
+    # the report carries the row to the process that prints the table (reports cross from xdist workers)
+    report.user_properties = [*report.user_properties, ("fault_row", dict(row))]
+
+
+def pytest_runtest_logreport(report):
+    for name, value in report.user_properties:
+        if name == "fault_row":
+            FAULT_ROWS[report.nodeid] = value
 
 
 def pytest_terminal_summary(terminalreporter):
     if not FAULT_ROWS:
         return
     header = ("fault injected", "outcome", "data lost", "test")
-    rows = [(r["injected"], r["outcome"], r["lost"], f"{r['result']}: {r['test']}") for r in FAULT_ROWS]
+    rows = [(r["injected"], r["outcome"], r["lost"], f"{r['result']}: {r['test']}") for r in FAULT_ROWS.values()]
     widths = [max(len(str(cells[i])) for cells in [header, *rows]) for i in range(len(header))]
     terminalreporter.section("faults: injected, outcome, data lost")
     for cells in [header, tuple("-" * w for w in widths), *rows]:
