@@ -24,12 +24,13 @@ setup: $(VENV)/.installed
 run: $(VENV)/.installed
 	dvc repro
 
-# -n auto: one test process per core (pytest-xdist)
+# One test process per core (pytest-xdist); a file's tests stay in one process, in order, as the
+# end-to-end ones build a project once per file and grow it test by test.
 test: $(VENV)/.installed
-	python -m pytest -q -n auto
+	python -m pytest -q -n auto --dist loadfile
 
 check: $(VENV)/.installed
-	python -m pytest -q -n auto -m "not e2e"
+	python -m pytest -q -n auto --dist loadfile -m "not e2e"
 
 bench: $(VENV)/.installed
 	python benchmarks/bench_grow.py
