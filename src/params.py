@@ -40,7 +40,7 @@ KEYS = {
     "tokenize": ("val_fraction",),
     "train": ("recipe", "recipes", "preset", "presets", "model", "init_from", "seed", "token_budget", "batch_size",
               "grad_accum", "sequences_per_step", "nproc_per_node", "nnodes", "learning_rate", "min_lr", "warmup_iters",
-              "weight_decay", "beta1", "beta2", "grad_clip", "eval_interval", "checkpoint_interval", "device", "dtype",
+              "weight_decay", "beta1", "beta2", "grad_clip", "log_interval", "eval_interval", "checkpoint_interval", "device", "dtype",
               "compile"),
     "evaluate": ("batch_size", "prompts", "sample_tokens", "temperature", "top_k", "seed"),
     "resources": ("processes", "download_retries", "download_timeout_s", "disk_reserve_mb"),
@@ -227,7 +227,7 @@ def check_model_args(params: dict) -> dict:
 
 def check_train(params: dict) -> None:
     check_keys(params["train"], "train", KEYS["train"])
-    for key in ("grad_accum", "sequences_per_step", "eval_interval", "checkpoint_interval",
+    for key in ("grad_accum", "sequences_per_step", "log_interval", "eval_interval", "checkpoint_interval",
                 "token_budget", "nproc_per_node", "nnodes"):
         _check_int(params, f"train.{key}", 1)
     if _get(params, "train.batch_size") != "auto":

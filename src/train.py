@@ -273,13 +273,14 @@ def mean_over_processes(t: torch.Tensor, world: int) -> torch.Tensor:
     return t / world
 
 
-def divergence(losses: dict[str, float | None], model: torch.nn.Module, world: int, device: str) -> str | None:
-    """What turned NaN or infinite, on any process, or None; every process gets the same verdict."""
+def divergence(losses: dict[str, float | None], model: torch.nn.Module | None, world: int, device: str) -> str | None:
+    """What turned NaN or infinite, on any process, or None; every process gets the same verdict. The
+    losses are means over processes, the same everywhere; the weights (model None: not checked) may differ."""
     bad = [f"{name} {value}" for name, value in losses.items() if value is not None and not math.isfinite(value)]
-    broken = nonfinite(model.state_dict())
+    broken = nonfinite(model.state_dict()) if model is not None else []
     if broken:
         bad.append(f"non-finite weights in {', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}")
-    if world > 1:
+    if world > 1 and model is not None:
         flag = torch.tensor(float(bool(bad)), device=device)
         torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
         if flag.item() and not bad:
@@ -448,25 +449,30 @@ def wrap(model: GPT, p: dict, device_type: str, world: int) -> torch.nn.Module:
     return model
 
 
-def row_due(step: int, total: int, eval_interval: int) -> bool:
-    """A log row (an evaluation) every eval_interval steps and at the last step."""
-    return step % eval_interval == 0 or step == total
+def row_due(step: int, total: int, interval: int) -> bool:
+    """A log row every `interval` steps and at the last step."""
+    return step % interval == 0 or step == total
 
 
-def evaluate(run: Run, p: dict, step: int, loss_sum: torch.Tensor, loss_steps: int) -> dict:
-    """The log row of `step`: the evaluation set's loss, the train loss since the last row averaged
-    over processes (None before the first step) and the schedule's learning rate."""
-    val_loss, val_stderr = mean_and_stderr(window_losses(run.model, run.ev_x, run.ev_y, run.micro, run.device,
-                                                         run.rank, run.world))
+def log_row(run: Run, p: dict, step: int, loss_sum: torch.Tensor, loss_steps: int) -> dict:
+    """The log row of `step` between evaluations: the train loss since the last row averaged over
+    processes (None before the first step), the schedule's learning rate, no val loss."""
     train_loss = mean_over_processes(loss_sum, run.world).item() / loss_steps if loss_steps else None
-    return {"step": step, "tokens": step * run.step_tokens, "train_loss": train_loss, "val_loss": val_loss,
-            "val_loss_stderr": val_stderr,
+    return {"step": step, "tokens": step * run.step_tokens, "train_loss": train_loss, "val_loss": None,
+            "val_loss_stderr": None,
             "lr": lr_at(step, run.total_iters, p["warmup_iters"], p["learning_rate"], p["min_lr"])}
 
 
+def evaluate(run: Run, p: dict, step: int, loss_sum: torch.Tensor, loss_steps: int) -> dict:
+    """The log row of `step` with the evaluation set's loss and its standard error."""
+    val_loss, val_stderr = mean_and_stderr(window_losses(run.model, run.ev_x, run.ev_y, run.micro, run.device,
+                                                         run.rank, run.world))
+    return {**log_row(run, p, step, loss_sum, loss_steps), "val_loss": val_loss, "val_loss_stderr": val_stderr}
+
+
 def stop_if_diverged(losses: dict[str, float | None], run: Run, step: int, state_path: Path,
-                     last_good: int | None, out: Path) -> None:
-    why = divergence(losses, run.model, run.world, run.device)
+                     last_good: int | None, out: Path, weights: bool = True) -> None:
+    why = divergence(losses, run.model if weights else None, run.world, run.device)
     if why:
         raise diverged(why, step, state_path, last_good, out)
 
@@ -504,12 +510,15 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
     timed_steps, timed_s = 0, 0.0  # training time only: evaluation and the first step are left out
     t0 = last_report = time.time()
     for step in range(start_step, total_iters + 1):
-        # evaluate the loss on the val set and write checkpoints
-        logged = row_due(step, total_iters, p["eval_interval"]) and not (rows and rows[-1]["step"] == step)
+        # log the train loss, evaluate the loss on the val set, write checkpoints
+        evaluated = row_due(step, total_iters, p["eval_interval"])
+        logged = evaluated or row_due(step, total_iters, p["log_interval"])
+        logged = logged and not (rows and rows[-1]["step"] == step)  # a resumed run's row is logged
         if logged:
-            row = evaluate(run, p, step, loss_sum, loss_steps)
+            row = (evaluate if evaluated else log_row)(run, p, step, loss_sum, loss_steps)
+            # the weights are checked at evaluations only: a scan of every tensor is a sync per tensor
             stop_if_diverged({"train loss": row["train_loss"], "val loss": row["val_loss"]},
-                             run, step, state_path, last_good, out)
+                             run, step, state_path, last_good, out, weights=evaluated)
             rows.append(row)
             if master:
                 log_live(live, row)
@@ -555,8 +564,8 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
         loss_steps += 1
 
         # timing and logging
-        if run.device_type == "cuda" and row_due(step + 1, total_iters, p["eval_interval"]):
-            torch.cuda.synchronize()  # an evaluation follows: the step's queued kernels count as its time
+        if run.device_type == "cuda" and row_due(step + 1, total_iters, min(p["log_interval"], p["eval_interval"])):
+            torch.cuda.synchronize()  # a log row follows (a sync): the step's queued kernels count as its time
         t1 = time.time()
         dt = t1 - t0
         t0 = t1

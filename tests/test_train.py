@@ -175,7 +175,11 @@ def test_kill_9_then_rerun_resumes_from_the_saved_step_with_the_same_batches(tmp
     assert f"resuming from step {saved:,} of 20" in result.stdout
     resumed = torch.load(killed / "models" / "model.pt", weights_only=True)
     assert resumed["summary"]["resumed_from_step"] == saved
-    assert [int(r["step"]) for r in read_log(killed)] == [0, 5, 10, 15, 20]
+    # train loss every log_interval (4) steps, val loss every eval_interval (5) and at the end
+    rows = read_log(killed)
+    assert [int(r["step"]) for r in rows] == [0, 4, 5, 8, 10, 12, 15, 16, 20]
+    assert [int(r["step"]) for r in rows if r["val_loss"]] == [0, 5, 10, 15, 20]
+    assert all(r["train_loss"] for r in rows[1:]) and not rows[0]["train_loss"]
 
     # an uninterrupted run ends with the same weights: same batches, optimizer state, schedule
     assert run(train_cmd(), clean).returncode == 0
@@ -567,7 +571,8 @@ def test_dvc_exp_run_shows_dvclive_metrics_and_plots(tmp_path):
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "data"],
                    cwd=root, check=True)
-    dvc(root, "exp", "run", "--single-item", "train", "-S", "train.learning_rate=0.001", "--name", "lr-1e-3")
+    dvc(root, "exp", "run", "--single-item", "train", "-S", "train.learning_rate=0.001", "-S", "train.log_interval=2",
+        "--name", "lr-1e-3")
     shown = json.loads(dvc(root, "exp", "show", "--json").stdout)
     exps = [e for baseline in shown for e in (baseline.get("experiments") or [])]
     (exp,) = [e for e in exps if e.get("name") == "lr-1e-3"]
@@ -580,7 +585,8 @@ def test_dvc_exp_run_shows_dvclive_metrics_and_plots(tmp_path):
     (loss,) = json.loads(dvc(root, "plots", "show", "--json").stdout)["data"]["loss"]
     points = loss["content"]["data"]["values"]
     assert [p["step"] for p in points if "val_loss" in p] == ["0", "4", "8", "12"]
-    assert [p["step"] for p in points if "train_loss" in p] == ["4", "8", "12"]  # no train loss before a step
+    # the train loss every log_interval steps (none before a step), at its own resolution
+    assert [p["step"] for p in points if "train_loss" in p] == ["2", "4", "6", "8", "10", "12"]
 
 
 def test_a_warm_start_counts_the_chain_and_refuses_another_split(repo):
