@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +46,7 @@ def articles(files: list[Path]) -> list[str]:
     texts = []
     for path in files:
         with bz2.open(path) as stream:  # a multistream file is a concatenation of bz2 streams
-            texts += [text for _, _, _, text, *_ in iter_pages(stream, Counter())]
+            texts += [text for _, _, _, text, *_ in iter_pages(stream)]
     return texts
 
 

@@ -181,7 +181,7 @@ def sample_pages(source: Path) -> tuple[bytes, list[tuple[str, str, str]]]:
         header = header or read_pages(path)[0]
         with bz2.open(path, "rb") as stream:
             pages += [(page_id, title, text)
-                      for page_id, _, title, text, *_ in extract.iter_pages(stream, Counter())]
+                      for page_id, _, title, text, *_ in extract.iter_pages(stream)]
     return header, pages
 
 

@@ -23,7 +23,6 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import indexed_bzip2
@@ -43,7 +42,7 @@ def sample_articles(mirror: Path) -> list[str]:
     texts = []
     for path in dump_files(mirror):
         with indexed_bzip2.open(str(path)) as raw:
-            for page in iter_pages(raw, Counter()):
+            for page in iter_pages(raw):
                 cleaned, disambiguation = wikitext.clean_page(page.text, None, page.site)
                 if cleaned and not disambiguation:
                     texts.append(cleaned)

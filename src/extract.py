@@ -137,13 +137,29 @@ class Page(NamedTuple):
     site: languages.Site  # the wiki's namespaces and language rules, from the dump's siteinfo
 
 
-def iter_pages(stream, counts: Counter, base: str = "", site: languages.Site | None = None):
-    """Yield a Page for every article page of an XML dump stream.
-
-    Counts the pages it skips (other namespaces, redirects, non-wikitext) in `counts`. `base` and
-    `site` are the siteinfo's base URL and site when the stream has no siteinfo (a run of multistream
-    streams); a stream with none at all is read as English Wikipedia's.
+class Returning:
+    """A generator whose return value is kept: a for loop drops it (`yield from` keeps it, but only
+    inside another generator). Iterate, then read `returned`:
+        pages = Returning(iter_pages(stream))
+        for page in pages: ...
+        counts = pages.returned
     """
+
+    def __init__(self, generator):
+        self.generator, self.returned = generator, None
+
+    def __iter__(self):
+        self.returned = yield from self.generator
+
+
+def iter_pages(stream, base: str = "", site: languages.Site | None = None):
+    """Yield a Page for every article page of an XML dump stream; return the counts of the pages seen
+    and of those skipped (other namespaces, redirects, non-wikitext, no usable id).
+
+    `base` and `site` are the siteinfo's base URL and site when the stream has no siteinfo (a run of
+    multistream streams); a stream with none at all is read as English Wikipedia's.
+    """
+    counts: Counter = Counter()
     site = site or languages.english()
     parser = etree.iterparse(stream, events=("end",), tag=("{*}page", "{*}siteinfo"), huge_tree=True,
                              resolve_entities=False, no_network=True, remove_comments=True)
@@ -180,6 +196,7 @@ def iter_pages(stream, counts: Counter, base: str = "", site: languages.Site | N
         element.clear(keep_tail=True)
         while element.getprevious() is not None:
             del element.getparent()[0]
+    return counts
 
 
 def read_siteinfo(siteinfo) -> tuple[str, languages.Site]:
@@ -198,28 +215,30 @@ def decompression_threads(processes: int) -> int:
     return processes if processes > 2 else 1
 
 
-def iter_chunks(files: list[Path], processes: int, counts: Counter):
-    """Article pages of every single-stream file, grouped in chunks of about CHUNK_CHARS characters.
-
-    Keeps counts["bz2_done"] at the compressed bytes read so far (for progress)."""
+def iter_chunks(files: list[Path], processes: int):
+    """Yield the article pages of every single-stream file, grouped in chunks of about CHUNK_CHARS
+    characters, as (chunk, compressed bytes of the files read so far: for progress); return the counts
+    of reading them: pages seen and skipped (iter_pages), and "xml_bytes"."""
+    counts: Counter = Counter()
     chunk, size, done = [], 0, 0
     for path in files:
         try:
             with indexed_bzip2.open(str(path), parallelization=decompression_threads(processes)) as raw:
-                for page in iter_pages(raw, counts):
+                pages = Returning(iter_pages(raw))
+                for page in pages:
                     chunk.append(page)
                     size += len(page[3])
                     if size >= CHUNK_CHARS:
-                        counts["bz2_done"] = done + raw.tell_compressed() // 8
-                        yield chunk
+                        yield chunk, done + raw.tell_compressed() // 8
                         chunk, size = [], 0
+                counts.update(pages.returned)
                 counts["xml_bytes"] += raw.tell()
         except (etree.XMLSyntaxError, OSError, RuntimeError, ValueError) as exc:
             raise DumpError(f"{path}: cannot read to the end (truncated or corrupt?): {exc}") from exc
         done += path.stat().st_size
-        counts["bz2_done"] = done
     if chunk:
-        yield chunk
+        yield chunk, done
+    return counts
 
 
 def read_index(path: Path) -> tuple[list[int], int]:
@@ -291,9 +310,10 @@ def _revision_date(timestamp: str) -> tuple[int, int, int] | None:
         return None
 
 
-def clean_chunk(pages, min_chars: int, counts: Counter | None = None) -> tuple[bytes, Counter]:
-    """Worker: pages -> (their articles of at least `min_chars` characters as JSON lines, UTF-8; counts)."""
-    counts = Counter() if counts is None else counts
+def clean_chunk(pages, min_chars: int) -> tuple[bytes, Counter]:
+    """Worker: pages -> (their articles of at least `min_chars` characters as JSON lines, UTF-8; the
+    counts of articles, characters and pages dropped)."""
+    counts: Counter = Counter()
     lines = []
     for page_id, url, title, text, timestamp, site in pages:
         try:
@@ -380,27 +400,30 @@ def read_streams(path: str | Path, start: int, end: int) -> bytes:
 
 
 def clean_streams(path: str, bounds: list[int], header: Header, min_chars: int) -> tuple[bytes, Counter]:
-    """Worker: a run of multistream streams (bytes [offsets..., end] of `path`) -> (JSON lines, counts).
+    """Worker: a run of multistream streams (bytes [offsets..., end] of `path`) -> (JSON lines, counts:
+    clean_chunk's, iter_pages' and "xml_bytes").
 
     Reads and decompresses its own bytes, so no single reader limits the stage."""
-    counts: Counter = Counter()
     try:
         xml = read_streams(path, bounds[0], bounds[-1])
-        counts["xml_bytes"] = len(xml)
-        counts["bz2_bytes"] = bounds[-1] - bounds[0]
         body = xml.rstrip()
         if body.endswith(b"</mediawiki>"):  # the last run holds the closing stream
             body = body[:-len(b"</mediawiki>")]
-        pages = iter_pages(io.BytesIO(header.prolog + body + b"</mediawiki>"), counts, header.base, header.site)
-        return clean_chunk(pages, min_chars, counts)
+        xml_of_run = io.BytesIO(header.prolog + body + b"</mediawiki>")
+        pages = Returning(iter_pages(xml_of_run, header.base, header.site))
+        lines, counts = clean_chunk(pages, min_chars)
+        counts.update(pages.returned)
+        counts["xml_bytes"] = len(xml)
+        return lines, counts
     except (etree.XMLSyntaxError, OSError, EOFError, RuntimeError, ValueError) as exc:
         raise DumpError(f"{path}: cannot read the streams at bytes {bounds[0]:,}-{bounds[-1]:,} "
                         f"(truncated or corrupt?): {exc}") from exc
 
 
 def _in_order(work, tasks, processes: int):
-    """work(*task) for every task (a tuple of arguments), in order: here with one process, else in
-    `processes` workers.
+    """(work(*arguments), note) for every task (arguments, note), in order: here with one process, else
+    in `processes` workers. A note stays in this process: what the reader knew of the task (how far it
+    had read, the site).
 
     At most CHUNKS_IN_FLIGHT tasks per worker are queued, so the reader never runs ahead of the
     workers. A worker that dies (killed, out of memory) raises BrokenProcessPool instead of hanging.
@@ -408,29 +431,44 @@ def _in_order(work, tasks, processes: int):
     if processes == 1:
         # One process: work here, no pickling or worker start-up (a third less CPU than a pool of
         # one on a single core); the same tasks, so the same bytes.
-        for task in tasks:
-            yield work(*task)
+        for arguments, note in tasks:
+            yield work(*arguments), note
         return
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
-        pending: deque = deque()
-        for task in tasks:
-            pending.append(pool.submit(work, *task))
+        pending: deque = deque()  # (future, note)
+        for arguments, note in tasks:
+            pending.append((pool.submit(work, *arguments), note))
             if len(pending) >= CHUNKS_IN_FLIGHT * processes:
-                yield pending.popleft().result()
+                future, note = pending.popleft()
+                yield future.result(), note
         while pending:
-            yield pending.popleft().result()
+            future, note = pending.popleft()
+            yield future.result(), note
 
 
-def cleaned_parts(files: list[Path], min_chars: int, processes: int, counts: Counter, sites: set):
-    """(JSON lines, counts) of the part's articles in dump order, from its single-stream files (one
-    reader feeding the workers) or its multistream files (each worker reads its own streams). Adds the
-    sites their siteinfo describes to `sites`."""
+def cleaned_parts(files: list[Path], min_chars: int, processes: int):
+    """Yield the part's articles in dump order as (JSON lines, compressed bytes read so far, articles so
+    far), from its single-stream files (one reader feeding the workers) or its multistream files (each
+    worker reads its own streams); return (the counts, the sites their siteinfo describe).
+
+    The one place that adds up the counts: the reader's, and those each task brings back."""
+    counts: Counter = Counter()
+    sites: set = set()
     pairs = multistream_pairs(files)
     if pairs is None:
-        chunks = iter_chunks(files, processes, counts)
-        yield from _in_order(clean_chunk, ((chunk, min_chars) for chunk in chunks
-                                           if not sites.add(chunk[0].site)), processes)
-        return
+        chunks = Returning(iter_chunks(files, processes))
+        # a task: (clean_chunk's arguments, its note: the bytes read when it was cut, its site)
+        tasks = (((chunk, min_chars), (read, chunk[0].site)) for chunk, read in chunks)
+        for (lines, chunk_counts), (read, site) in _in_order(clean_chunk, tasks, processes):
+            counts.update(chunk_counts)
+            sites.add(site)
+            yield lines, read, counts["articles"]
+        counts.update(chunks.returned)
+        # all read: the last chunk may have been cut before the end of its file (parallel decoding
+        # even reports 0 bytes read near the end)
+        yield b"", sum(path.stat().st_size for path in files), counts["articles"]
+        return counts, sites
+    done = 0  # compressed bytes of the files before this one
     for path, index in pairs:
         offsets, listed = read_index(index)
         size = path.stat().st_size
@@ -439,17 +477,20 @@ def cleaned_parts(files: list[Path], min_chars: int, processes: int, counts: Cou
         except (etree.XMLSyntaxError, OSError, EOFError, RuntimeError, ValueError) as exc:
             raise DumpError(f"{path}: cannot read its header stream (truncated or corrupt?): {exc}") from exc
         sites.add(header.site)
-        runs = [(run_path, bounds, header, min_chars) for run_path, bounds in stream_runs(path, offsets, size)]
         counts["xml_bytes"] += header.size
-        counts["bz2_done"] += offsets[0]
-        pages_before = counts["pages"]
-        for lines, run_counts in _in_order(clean_streams, runs, processes):
-            counts["pages"] += run_counts.pop("pages", 0)
-            counts["bz2_done"] += run_counts.pop("bz2_bytes", 0)
-            yield lines, run_counts
-        if counts["pages"] - pages_before != listed:
-            raise DumpError(f"{path}: holds {counts['pages'] - pages_before:,} pages, its index lists "
-                            f"{listed:,}; download the part again")
+        # a task: (clean_streams' arguments, its note: the bytes read once its run is done)
+        runs = [((run_path, bounds, header, min_chars), done + bounds[-1])
+                for run_path, bounds in stream_runs(path, offsets, size)]
+        pages = 0
+        for (lines, run_counts), read in _in_order(clean_streams, runs, processes):
+            counts.update(run_counts)
+            pages += run_counts["pages"]
+            yield lines, read, counts["articles"]
+        if pages != listed:
+            raise DumpError(f"{path}: holds {pages:,} pages, its index lists {listed:,}; download the part "
+                            "again")
+        done += size
+    return counts, sites
 
 
 def extract(files: list[Path], out_path: Path, min_chars: int, processes: int,
@@ -460,23 +501,22 @@ def extract(files: list[Path], out_path: Path, min_chars: int, processes: int,
     The JSON lines are cut into gzip members at fixed offsets of the text (GZIP_BLOCK bytes each), so
     the file's bytes depend on the text alone: not on the format of the dump, nor on the processes.
     """
-    counts: Counter = Counter()
-    sites: set = set()
+    parts = Returning(cleaned_parts(files, min_chars, processes))
     pending = bytearray()
     try:
         with open(out_path, "wb") as out:
-            for lines, chunk_counts in cleaned_parts(files, min_chars, processes, counts, sites):
-                counts.update(chunk_counts)
+            for lines, bz2_read, articles in parts:
                 pending += lines
                 while len(pending) >= GZIP_BLOCK:
                     out.write(igzip.compress(pending[:GZIP_BLOCK], compresslevel=GZIP_LEVEL, mtime=0))
                     del pending[:GZIP_BLOCK]
-                progress.update_to(counts["bz2_done"], f"{counts['articles']:,} articles")
+                progress.update_to(bz2_read, f"{articles:,} articles")
             if pending or not out.tell():  # the rest, or a valid empty gzip file when no article was kept
                 out.write(igzip.compress(bytes(pending), compresslevel=GZIP_LEVEL, mtime=0))
     except BrokenProcessPool as exc:
         raise DumpError(f"{files[0].parent}: a worker process died (killed, or out of memory?); "
                         "run the stage again, with fewer `resources.processes` if memory is short") from exc
+    counts, sites = parts.returned
     return counts, sorted(sites, key=lambda site: (site.language, site.namespaces_given))
 
 

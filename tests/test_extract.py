@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -196,13 +195,26 @@ def test_utf16_dump_and_odd_namespace_are_read():
     xml = bz2.decompress(PART_1[0].read_bytes()).decode("utf-8")
     xml = xml.replace("<ns>0</ns>", "<ns>118</ns>", 1)  # first page (a redirect) moved to Draft:
     utf16 = ('<?xml version="1.0" encoding="UTF-16"?>\n' + xml).encode("utf-16")
-    counts: Counter = Counter()
-    pages = list(iter_pages(io.BytesIO(utf16), counts))
+    reader = extract.Returning(iter_pages(io.BytesIO(utf16)))
+    pages = list(reader)
+    counts = reader.returned
     expected = [p for p in pages_of(PART_1)[1:] if p["ns"] == "0" and not p["redirect"]]
     assert [page[0] for page in pages] == [p["id"] for p in expected]
     assert counts["namespace"] == 1 + sum(p["ns"] != "0" for p in pages_of(PART_1)[1:])
+    assert counts["pages"] == len(pages_of(PART_1))
     anarchism = next(page for page in pages if page[2] == "Anarchism")
     assert "'''Anarchism''' is a [[political philosophy]]" in anarchism[3]
+
+
+def test_chunks_carry_the_bytes_read_and_the_reader_returns_its_counts(monkeypatch):
+    monkeypatch.setattr(extract, "CHUNK_CHARS", 20_000)
+    chunks = extract.Returning(extract.iter_chunks(PART_10, 1))
+    reads = [read for _, read in chunks]
+    assert len(reads) > 2 and reads == sorted(reads) and reads[-1] <= sum(p.stat().st_size for p in PART_10)
+    pages = pages_of(PART_10)
+    assert chunks.returned["pages"] == len(pages)
+    assert chunks.returned["redirect"] == sum(p["ns"] == "0" and p["redirect"] for p in pages)
+    assert chunks.returned["xml_bytes"] == sum(len(bz2.decompress(p.read_bytes())) for p in PART_10)
 
 
 def test_a_page_that_raises_is_counted_as_an_error(monkeypatch):

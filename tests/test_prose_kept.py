@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bz2
 import json
-from collections import Counter
 
 import pytest
 from conftest import REPO, SAMPLE_DUMP
@@ -25,7 +24,7 @@ def real_pages() -> list[tuple[str, str]]:
     pages = []
     for path in sorted(SAMPLE_DUMP.glob("*-pages-articles[0-9]*.xml-p*.bz2")):
         with bz2.open(path, "rb") as stream:
-            pages += [(f"sample: {title}", text) for _, _, title, text, *_ in extract.iter_pages(stream, Counter())]
+            pages += [(f"sample: {title}", text) for _, _, title, text, *_ in extract.iter_pages(stream)]
     with bz2.open(REPO / "benchmarks/data/untuned_pages.jsonl.bz2", "rt", encoding="utf-8") as lines:
         pages += [(f"untuned: {page['title']}", page["text"]) for page in map(json.loads, lines)]
     return pages
