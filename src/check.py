@@ -17,16 +17,16 @@ import os
 from pathlib import Path
 
 from mirror import MirrorError, resolve_part
-from params import load_params
+from params import Dump, load_params
 from runlog import StageError, run_stage
 
 PASSED = "params.yaml and the dump's parts on the mirror passed src/check.py\n"
 
 
-def check_mirror(dump: dict, parts: list[int], timeout: float) -> None:
+def check_mirror(dump: Dump, parts: list[int], timeout: float) -> None:
     """Every part of `parts` is on the mirror with files that can be verified (raises MirrorError)."""
     for part in parts:
-        resolve_part(dump["mirror"], dump["wiki"], dump["date"], part, timeout, dump["format"])
+        resolve_part(dump.mirror, dump.wiki, dump.date, part, timeout, dump.format)
 
 
 def main() -> None:
@@ -34,9 +34,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = load_params()  # stops with one line naming the key when a value is unusable
-    dump, parts = params["dump"], params["data"]["parts"]
+    dump, parts = params.dump, params.data.parts
     try:
-        check_mirror(dump, parts, params["resources"]["download_timeout_s"])
+        check_mirror(dump, parts, params.resources.download_timeout_s)
     except MirrorError as exc:
         raise StageError(f"check: {exc}") from exc
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +45,8 @@ def main() -> None:
         tmp = args.out.with_name(args.out.name + ".tmp")
         tmp.write_text(PASSED)
         os.replace(tmp, args.out)
-    print(f"check: params.yaml is valid; dump {dump['wiki']} {dump['date']} has parts "
-          f"{', '.join(map(str, parts))} on {dump['mirror']}")
+    print(f"check: params.yaml is valid; dump {dump.wiki} {dump.date} has parts "
+          f"{', '.join(map(str, parts))} on {dump.mirror}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = load_params()
-    parts, eval_parts = params["data"]["parts"], params["data"]["eval_parts"]
+    parts, eval_parts = params.data.parts, params.data.eval_parts
     try:
         manifest = build_manifest(args.tokens, parts, eval_parts)
     except (OSError, ValueError) as exc:

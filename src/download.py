@@ -224,11 +224,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = load_params()
-    dump, resources = params["dump"], params["resources"]
+    dump, resources = params.dump, params.resources
     started = time.time()
     try:
-        base, files = resolve_part(dump["mirror"], dump["wiki"], dump["date"], args.part,
-                                   resources["download_timeout_s"], dump["format"])
+        base, files = resolve_part(dump.mirror, dump.wiki, dump.date, args.part,
+                                   resources.download_timeout_s, dump.format)
         cache = dvc_cache_dir()
         # what DVC's cache holds is not fetched, so it needs no room
         to_fetch = [f for f in files if cache_object(cache, f) is None]
@@ -236,12 +236,12 @@ def main() -> None:
         if need is None:
             print(f"download@{args.part}: the mirror lists no sizes; the disk space is not checked", file=sys.stderr)
         else:
-            check_space(PARTIAL_DIR, need, resources["disk_reserve_mb"], f"part {args.part}'s download")
+            check_space(PARTIAL_DIR, need, resources.disk_reserve_mb, f"part {args.part}'s download")
         sizes = [f.size for f in files]
         progress = Progress(f"download@{args.part}", None if None in sizes else sum(sizes))
         try:
-            size, fetched = download_part(base, files, args.out, resources["download_retries"],
-                                          resources["download_timeout_s"], cache, progress)
+            size, fetched = download_part(base, files, args.out, resources.download_retries,
+                                          resources.download_timeout_s, cache, progress)
         finally:
             progress.close()
     except (MirrorError, DownloadError, DiskSpaceError) as exc:

@@ -33,7 +33,7 @@ from atomic import atomic_path, write_json_atomic, write_text_atomic
 from batches import eval_tokens, eval_windows, fingerprint, load_manifest
 from checkpoint import CheckpointError, load
 from model import EVAL_DTYPE, GPT, GPTConfig, mean_and_stderr, window_losses
-from params import load_params
+from params import Evaluate, load_params
 from runlog import StageError, record, run_stage
 from tokens import EOT, gpt2_encoding
 
@@ -46,14 +46,14 @@ def load_model(path: Path, device: str) -> tuple[GPT, dict]:
     return model.to(device).eval(), ckpt
 
 
-def generate_samples(model: GPT, prompts: list[str], p: dict, device: str) -> list[str]:
+def generate_samples(model: GPT, prompts: list[str], p: Evaluate, device: str) -> list[str]:
     """One continuation per prompt; a generator seeded with evaluate.seed makes them repeatable."""
     enc = gpt2_encoding()
     out = []
     for i, prompt in enumerate(prompts):
-        gen = torch.Generator(device=device).manual_seed(p["seed"] + i)
+        gen = torch.Generator(device=device).manual_seed(p.seed + i)
         idx = torch.tensor([enc.encode_ordinary(prompt)], dtype=torch.long, device=device)
-        ids = model.generate(idx, p["sample_tokens"], temperature=p["temperature"], top_k=p["top_k"],
+        ids = model.generate(idx, p.sample_tokens, temperature=p.temperature, top_k=p.top_k,
                              generator=gen, vocab_limit=EOT + 1)[0].tolist()
         out.append(enc.decode(ids))
     return out
@@ -145,7 +145,7 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()  # checks every key, and stops naming the key
-    p = params["evaluate"]
+    p = params.evaluate
     started = time.perf_counter()
     try:
         manifest = load_manifest(args.dataset)
@@ -154,26 +154,26 @@ def main() -> None:
     if not args.model.exists():
         raise StageError(f"{args.model} not found; run `dvc repro train`")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.manual_seed(p["seed"])
+    torch.manual_seed(p.seed)
     try:
         model, ckpt = load_model(args.model, device)
     except CheckpointError as exc:
         raise StageError(f"{exc}; run `dvc repro train`") from exc
 
     T = ckpt["model_args"]["block_size"]
-    tokens = eval_tokens(manifest, T, params["data"]["eval_tokens"])
+    tokens = eval_tokens(manifest, T, params.data.eval_tokens)
     x, y = (torch.from_numpy(a) for a in eval_windows(tokens, T))
-    val_loss, val_stderr = mean_and_stderr(window_losses(model, x, y, p["batch_size"], device))
+    val_loss, val_stderr = mean_and_stderr(window_losses(model, x, y, p.batch_size, device))
     sha1 = fingerprint(tokens, T, EVAL_DTYPE)
     num_bytes = scored_bytes(y, gpt2_encoding())
     metrics = build_metrics(val_loss, val_stderr, x.numel(), num_bytes, sha1, ckpt, manifest)
-    samples = generate_samples(model, p["prompts"], p, device)
+    samples = generate_samples(model, p.prompts, p, device)
     try:  # each output through a temporary file and a rename (a full disk leaves the old ones whole)
         write_json_atomic(args.metrics, metrics)
         plot_curve(read_log(args.train_log),
                    f"parts {manifest['parts']}: val loss {val_loss:.3f} ± {val_stderr:.3f} on the evaluation set", args.plot)
-        write_text_atomic(args.samples, "".join(f"=== {prompt!r} (seed {p['seed'] + i})\n{text}\n\n"
-                                                for i, (prompt, text) in enumerate(zip(p["prompts"], samples))))
+        write_text_atomic(args.samples, "".join(f"=== {prompt!r} (seed {p.seed + i})\n{text}\n\n"
+                                                for i, (prompt, text) in enumerate(zip(p.prompts, samples))))
     except OSError as exc:
         raise StageError(f"evaluate: cannot write {exc.filename or args.metrics.parent}: {exc.strerror or exc}; "
                          "free space there and run the stage again") from exc

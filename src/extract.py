@@ -542,7 +542,7 @@ def main() -> None:
     parser.add_argument("--stats", type=Path, required=True, help="output stats .json")
     args = parser.parse_args()
     params = load_params()
-    min_chars = params["extract"]["min_chars"]
+    min_chars = params.extract.min_chars
     processes = process_count(params)
 
     if not args.dump.is_dir():
@@ -551,7 +551,7 @@ def main() -> None:
     if not files:
         raise StageError(f"no *.bz2 files in {args.dump}; run the download stage first")
     try:  # before a byte is written: the text must fit, with resources.disk_reserve_mb to spare
-        check_space(args.out.parent, extract_need(files), params["resources"]["disk_reserve_mb"],
+        check_space(args.out.parent, extract_need(files), params.resources.disk_reserve_mb,
                     f"the text of {args.dump}")
     except DiskSpaceError as exc:
         raise StageError(f"extract: {exc}") from exc

@@ -14,7 +14,7 @@ Every param group carries `base_lr`, its learning rate at the schedule's peak; a
 `group["lr"] = group["base_lr"] * factor` with one schedule factor (warmup, decay) for all groups of
 all optimizers, so both recipes follow the same schedule shape.
 
-    recipe = train["recipes"][train["recipe"]]  # train: params.yaml's train section
+    recipe = train["recipes"][train["recipe"]]  # train: params.yaml's train section, as a dict
     model = GPT(GPTConfig(**recipe_model_args(train["presets"][train["preset"]], recipe, train["model"])))
     optimizers = configure_optimizers(model, optimizer_settings(recipe, train))
 """

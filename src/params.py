@@ -1,310 +1,384 @@
-"""Load params.yaml and check it once, at the door.
+"""params.yaml as types, checked once at the door.
 
-Every key of every section is checked here, unknown keys included ("`train.warmup_iter` is not a key;
-did you mean `warmup_iters`?"), with an error that names the key and says what to do. The `check` stage
-(src/check.py) runs these checks before any other stage touches its outputs; stages call `load_params()`
-too, so a script run by hand stops on the same errors. Checking never changes a value, so no stage but
-`check` depends on this file: editing a check re-runs nothing else.
+The schema is the pydantic models below: every section forbids unknown keys, every value has a type
+and bounds (`Field(ge=...)`, `Literal`), and the checks across keys are the models' validators. A
+failure becomes one line per error that names the key and says what to do, e.g.
+
+    params.yaml: `train.warmup_iter` is not a key; did you mean `warmup_iters`?
+
+The `check` stage (src/check.py) runs these checks before any other stage touches its outputs; stages
+call `load_params()` too (so a script run by hand stops on the same errors) and read typed values:
+`cfg.train.token_budget`. Checking never changes a value, so no stage but `check` depends on this file:
+editing a check re-runs nothing else. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 import os
-import re
+import types
 from pathlib import Path
+from typing import Annotated, Literal, Optional, Union, get_args, get_origin
 
 import yaml
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, field_validator,
+                      model_validator)
+from pydantic_core import PydanticCustomError
 
 from runlog import StageError
 
 PARAMS_FILE = Path("params.yaml")
-# The fields of model.GPTConfig (tests/test_params.py checks they match): listed here so that checking
-# params never imports torch.
-# A size preset holds SIZE_FIELDS, a recipe's `model` SWITCH_FIELDS.
-SIZE_FIELDS = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "dropout", "bias")
-SWITCH_FIELDS = ("rope", "qk_norm", "relu2", "zero_init_proj", "tie_embeddings", "logit_softcap")
-MODEL_FIELDS = SIZE_FIELDS + SWITCH_FIELDS
-# The keys of a recipe's `optimizer`, by kind (src/optim.py configure_optimizers reads them).
-OPTIMIZER_KEYS = {"adamw": ("kind",),
-                  "muon": ("kind", "matrix_lr", "momentum", "embedding_lr", "head_lr", "scalar_lr",
-                           "adam_betas", "weight_decay")}
 SCRATCH = "scratch"  # an init_from file with this name means: start from random weights
 
-# The keys of each section. A key in params.yaml that is not here is a typo or a leftover: refused.
-KEYS = {
-    "dump": ("mirror", "wiki", "date", "format"),
-    "data": ("parts", "eval_parts", "eval_tokens"),
-    "extract": ("min_chars",),
-    "tokenize": ("val_fraction",),
-    "train": ("recipe", "recipes", "preset", "presets", "model", "init_from", "seed", "token_budget", "batch_size",
-              "grad_accum", "sequences_per_step", "nproc_per_node", "nnodes", "learning_rate", "min_lr", "warmup_iters",
-              "weight_decay", "beta1", "beta2", "grad_clip", "log_interval", "eval_interval", "checkpoint_interval", "device", "dtype",
-              "compile"),
-    "evaluate": ("batch_size", "prompts", "sample_tokens", "temperature", "top_k", "seed"),
-    "resources": ("processes", "download_retries", "download_timeout_s", "disk_reserve_mb"),
-}
+Count = Annotated[int, Field(ge=1)]
+Natural = Annotated[int, Field(ge=0)]
+Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Parts = Annotated[list[Count], Field(min_length=1, description="a non-empty list of dump part numbers (1, 2, ...) such as [1, 2, 3]")]
+Path_ = Annotated[str, Field(pattern=r"\S", description=f"a checkpoint path (or checkpoints/{SCRATCH})")]
 
 
 class ParamsError(StageError, ValueError):
     """A value in params.yaml that the pipeline cannot use."""
 
 
-def _fail(key: str, message: str) -> None:
-    raise ParamsError(f"params.yaml: `{key}` {message}")
+def fail(message: str, key: str = "") -> PydanticCustomError:
+    """A failed check across keys, for a validator to raise: `key` is relative to its section."""
+    return PydanticCustomError("params", "{message}", {"message": message, "key": key})
 
 
-def check_keys(node, where: str, allowed) -> None:
-    """`node` is a mapping with exactly the keys `allowed`: an unknown key is named with the closest
-    valid one (so a typo is reported as itself, not as the real key "missing"), then a missing key."""
-    if not isinstance(node, dict):
-        _fail(where, f"must be a mapping with the keys {list(allowed)}, got {node!r}")
-    prefix = f"{where}." if where else ""
-    for key in node:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-            hint = f"did you mean `{close[0]}`?" if close else f"the keys here are {', '.join(allowed)}; remove it"
-            _fail(f"{prefix}{key}", f"is not a {'key' if where else 'section'}; {hint}")
-    for key in allowed:
-        if key not in node:
-            _fail(f"{prefix}{key}", "is missing; add it (params.yaml's comments say what it means)")
+def closest(name: str, choices) -> str | None:
+    match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return match[0] if match else None
 
 
-def _get(params: dict, dotted: str):
-    node = params
-    for name in dotted.split("."):
-        if not isinstance(node, dict) or name not in node:
-            _fail(dotted, "is missing; add it (params.yaml's comments say what it means)")
-        node = node[name]
-    return node
+class Section(BaseModel):
+    # strict: a string is not a number, 1 is not true; frozen: stages read params, never write them
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _check_int(params: dict, key: str, minimum: int) -> None:
-    value = _get(params, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(key, f"must be an integer >= {minimum}, got {value!r}")
+class Dump(Section):
+    mirror: Annotated[str, Field(pattern=r"\S", description="a non-empty string (a URL or a folder)")]
+    wiki: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", description="a wiki's database name such as \"enwiki\"")]
+    # YAML reads 20251101 as a number: the date is a folder name, so a string
+    date: Annotated[str, BeforeValidator(lambda v: str(v) if type(v) is int else v),
+                    Field(pattern=r"^(\d{8}|latest)$", description="a dump date like \"20251101\" (or \"latest\")")]
+    format: Literal["multistream", "single"]
 
 
-def _check_number(params: dict, key: str, low: float, high: float | None = None) -> float:
-    value = _get(params, key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
-        value < low or (high is not None and value > high)
-    ):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        _fail(key, f"must be a number {bound}, got {value!r}")
-    return float(value)
+class Data(Section):
+    parts: Parts
+    eval_parts: Parts
+    eval_tokens: Count
+
+    @field_validator("parts", "eval_parts")
+    @classmethod
+    def distinct(cls, parts: list[int]) -> list[int]:
+        repeated = sorted({p for p in parts if parts.count(p) > 1})
+        if repeated:
+            raise fail(f"lists part(s) {repeated} more than once; list each part once")
+        return parts
+
+    @model_validator(mode="after")
+    def evaluated_parts_are_selected(self) -> Data:
+        missing = [p for p in self.eval_parts if p not in self.parts]
+        if missing:
+            raise fail(f"names part(s) {missing} that `data.parts` {self.parts} does not select; add them to "
+                       "data.parts or evaluate on selected parts", "eval_parts")
+        return self
 
 
-def _check_choice(params: dict, key: str, allowed: tuple) -> None:
-    value = _get(params, key)
-    # `True in (1,)` holds in Python: compare types too, so `compile: 1` is not taken for `true`
-    if not any(value == choice and type(value) is type(choice) for choice in allowed):
-        _fail(key, f"must be one of {list(allowed)}, got {value!r}")
+class Extract(Section):
+    min_chars: Natural
 
 
-def check_parts(params: dict, key: str) -> list[int]:
-    """A non-empty list of distinct positive part numbers."""
-    parts = _get(params, key)
-    if not isinstance(parts, list) or not parts:
-        _fail(key, f"must be a non-empty list of dump part numbers such as [1, 2, 3], got {parts!r}")
-    for part in parts:
-        if isinstance(part, bool) or not isinstance(part, int) or part < 1:
-            _fail(key, f"must hold positive integers (dump part numbers), got {part!r}")
-    duplicates = sorted({p for p in parts if parts.count(p) > 1})
-    if duplicates:
-        _fail(key, f"lists part(s) {duplicates} more than once; list each part once")
-    return parts
+class Tokenize(Section):
+    val_fraction: Annotated[float, Field(ge=0.0, le=0.5, allow_inf_nan=False)]
 
 
-def check_dump(params: dict) -> None:
-    check_keys(params["dump"], "dump", KEYS["dump"])
-    value = _get(params, "dump.mirror")
-    if not isinstance(value, str) or not value.strip():
-        _fail("dump.mirror", f"must be a non-empty string, got {value!r}")
-    wiki = _get(params, "dump.wiki")
-    # A wiki's database name (enwiki, zh_yuewiki): it becomes a folder of the mirror's URL, so no paths.
-    if not isinstance(wiki, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", wiki):
-        _fail("dump.wiki", f"must be a wiki's database name such as \"enwiki\", got {wiki!r}")
-    date = str(_get(params, "dump.date"))
-    if not (date.isdigit() and len(date) == 8) and date != "latest":
-        _fail("dump.date", f"must be a dump date like \"20251101\" (or \"latest\"), got {date!r}")
-    _check_choice(params, "dump.format", ("multistream", "single"))
+class Size(Section):
+    """A size preset: the GPTConfig fields that set the model's shape (src/model.py)."""
+    block_size: Count
+    vocab_size: Annotated[int, Field(ge=50257)]  # GPT-2's tokens
+    n_layer: Count
+    n_head: Count
+    n_embd: Count
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    bias: bool
 
 
-def check_data(params: dict) -> None:
-    check_keys(params["data"], "data", KEYS["data"])
-    parts = check_parts(params, "data.parts")
-    eval_parts = check_parts(params, "data.eval_parts")
-    _check_int(params, "data.eval_tokens", 1)
-    missing = [p for p in eval_parts if p not in parts]
-    if missing:
-        _fail("data.eval_parts", f"names part(s) {missing} that `data.parts` {parts} does not select; "
-              "add them to data.parts or evaluate on selected parts")
+class Switches(Section):
+    """A recipe's GPTConfig switches (src/model.py)."""
+    rope: bool
+    qk_norm: bool
+    relu2: bool
+    zero_init_proj: bool
+    tie_embeddings: bool
+    logit_softcap: Rate  # 0 disables the cap
 
 
-def check_extract(params: dict) -> None:
-    check_keys(params["extract"], "extract", KEYS["extract"])
-    _check_int(params, "extract.min_chars", 0)
+# train.model: any GPTConfig field of a preset or a recipe, with its type and bounds, over both
+Overrides = create_model("Overrides", __base__=Section, **{
+    name: (Optional[Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation], None)
+    for name, info in {**Size.model_fields, **Switches.model_fields}.items()})
 
 
-def check_tokenize(params: dict) -> None:
-    check_keys(params["tokenize"], "tokenize", KEYS["tokenize"])
-    _check_number(params, "tokenize.val_fraction", 0.0, 0.5)
+class AdamW(Section):
+    kind: Literal["adamw"]  # its numbers are train's learning_rate, weight_decay, beta1, beta2
 
 
-def check_resources(params: dict) -> None:
-    check_keys(params["resources"], "resources", KEYS["resources"])
-    _check_int(params, "resources.processes", 0)
-    _check_int(params, "resources.download_retries", 0)
-    _check_number(params, "resources.download_timeout_s", 1)
-    _check_int(params, "resources.disk_reserve_mb", 0)
+class Muon(Section):
+    kind: Literal["muon"]
+    matrix_lr: Rate
+    momentum: Fraction
+    embedding_lr: Rate
+    head_lr: Rate
+    scalar_lr: Rate
+    adam_betas: Annotated[list[Fraction], Field(min_length=2, max_length=2, description="two numbers in [0, 1]")]
+    weight_decay: Rate
 
 
-def _named(params: dict, key: str, table_key: str) -> dict:
-    """The entry of the mapping `table_key` that `key` names, with a did-you-mean for a typo."""
-    table = _get(params, table_key)
-    name = _get(params, key)
-    if not isinstance(table, dict) or not isinstance(name, str) or name not in table:
-        close = difflib.get_close_matches(str(name), [str(n) for n in table or {}], n=1)
-        hint = f"; did you mean `{close[0]}`?" if close else ""
-        _fail(key, f"must name one of {table_key} {sorted(table or {})}, got {name!r}{hint}")
-    return table[name]
+class Recipe(Section):
+    model: Switches
+    optimizer: Annotated[Union[AdamW, Muon], Field(discriminator="kind")]
 
 
-def check_recipes(params: dict) -> dict:
-    """train.recipes (each a `model` of every switch and an `optimizer`); returns train.recipe's."""
-    recipe = _named(params, "train.recipe", "train.recipes")
-    for name, body in params["train"]["recipes"].items():
-        where = f"train.recipes.{name}"
-        check_keys(body, where, ("model", "optimizer"))
-        check_keys(body["model"], f"{where}.model", SWITCH_FIELDS)
-        opt = body["optimizer"]
-        if not isinstance(opt, dict) or opt.get("kind") not in OPTIMIZER_KEYS:
-            _fail(f"{where}.optimizer.kind", f"must be one of {list(OPTIMIZER_KEYS)}, got "
-                  f"{opt.get('kind') if isinstance(opt, dict) else opt!r}")
-        check_keys(opt, f"{where}.optimizer", OPTIMIZER_KEYS[opt["kind"]])
-        if opt["kind"] == "muon":
-            for key in ("matrix_lr", "embedding_lr", "head_lr", "scalar_lr", "weight_decay"):
-                _check_number(params, f"{where}.optimizer.{key}", 0.0)
-            _check_number(params, f"{where}.optimizer.momentum", 0.0, 1.0)
-            betas = opt["adam_betas"]
-            if not (isinstance(betas, list) and len(betas) == 2 and all(
-                    not isinstance(b, bool) and isinstance(b, (int, float)) and 0.0 <= b <= 1.0 for b in betas)):
-                _fail(f"{where}.optimizer.adam_betas", f"must be two numbers in [0, 1], got {betas!r}")
-    return recipe
+class Train(Section):
+    recipe: str
+    recipes: dict[str, Recipe]
+    preset: str
+    presets: dict[str, Size]
+    # null or {} in params.yaml: no overrides
+    model: Annotated[Overrides, BeforeValidator(lambda v: {} if v is None else v)]
+    init_from: Path_
+    seed: Natural
+    token_budget: Count
+    batch_size: Union[Literal["auto"], Count]
+    grad_accum: Count
+    sequences_per_step: Count
+    nproc_per_node: Count
+    nnodes: Count
+    learning_rate: Rate
+    min_lr: Rate
+    warmup_iters: Natural
+    weight_decay: Rate
+    beta1: Fraction
+    beta2: Fraction
+    grad_clip: Rate  # 0 disables clipping
+    log_interval: Count
+    eval_interval: Count
+    checkpoint_interval: Count
+    device: Literal["auto", "cpu", "cuda", "mps"]
+    dtype: Literal["auto", "float32", "bfloat16", "float16"]
+    compile: Union[Literal["auto"], bool]
+
+    @model_validator(mode="after")
+    def consistent(self) -> Train:
+        for key, table in (("recipe", self.recipes), ("preset", self.presets)):
+            name = getattr(self, key)
+            if name not in table:
+                hint = f"; did you mean `{closest(name, table)}`?" if closest(name, table) else ""
+                raise fail(f"must name one of train.{key}s {sorted(table)}, got {name!r}{hint}", key)
+        if self.min_lr > self.learning_rate:
+            raise fail(f"must be a number between 0.0 and train.learning_rate ({self.learning_rate}), "
+                       f"got {self.min_lr!r}", "min_lr")
+        # the micro-batches of a step are split evenly over the processes
+        key = "sequences_per_step" if self.batch_size == "auto" else "grad_accum"
+        if getattr(self, key) % self.processes:
+            raise fail(f"({getattr(self, key)}) must be divisible by train.nproc_per_node * train.nnodes "
+                       f"({self.processes}): each process runs an equal share", key)
+        size = self.presets[self.preset]
+        n_embd, n_head = self.model.n_embd or size.n_embd, self.model.n_head or size.n_head  # as overridden
+        if n_embd % n_head:
+            raise fail(f"({n_embd}) must be divisible by n_head ({n_head})", "model.n_embd")
+        return self
+
+    @property
+    def processes(self) -> int:
+        """Processes that share every step: nproc_per_node on each of nnodes."""
+        return self.nproc_per_node * self.nnodes
 
 
-def check_model_args(params: dict) -> dict:
-    """train.presets[train.preset], then the recipe's switches, then train.model's overrides, checked;
-    the GPTConfig fields."""
-    size = _named(params, "train.preset", "train.presets")
-    for name, fields in params["train"]["presets"].items():
-        check_keys(fields, f"train.presets.{name}", SIZE_FIELDS)
-    recipe = check_recipes(params)
-    overrides = _get(params, "train.model")
-    overrides = {} if overrides is None else overrides
-    if not isinstance(overrides, dict):
-        _fail("train.model", f"must be a mapping of model fields to override, got {overrides!r}")
-    args = {**size, **recipe["model"], **overrides}  # as src/optim.py recipe_model_args merges them
-    check_keys(args, "train.model", MODEL_FIELDS)
-    where = {"train": {"model": args}}  # the merged fields, checked under the key a user edits
-    for key in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
-        _check_int(where, f"train.model.{key}", 1)
-    if args["vocab_size"] < 50257:
-        _fail("train.model.vocab_size", f"must hold GPT-2's 50257 tokens, got {args['vocab_size']}")
-    if args["n_embd"] % args["n_head"]:
-        _fail("train.model.n_embd", f"({args['n_embd']}) must be divisible by n_head ({args['n_head']})")
-    dropout = args["dropout"]
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        _fail("train.model.dropout", f"must be a number in [0, 1), got {dropout!r}")
-    for key in ("bias", "rope", "qk_norm", "relu2", "zero_init_proj", "tie_embeddings"):
-        if not isinstance(args[key], bool):
-            _fail(f"train.model.{key}", f"must be true or false, got {args[key]!r}")
-    _check_number(where, "train.model.logit_softcap", 0.0)  # 0 disables the cap
-    return args
+class Evaluate(Section):
+    batch_size: Count
+    prompts: Annotated[list[Annotated[str, Field(min_length=1)]],
+                       Field(min_length=1, description="a non-empty list of non-empty strings")]
+    sample_tokens: Natural
+    temperature: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    top_k: Count
+    seed: Natural
 
 
-def check_train(params: dict) -> None:
-    check_keys(params["train"], "train", KEYS["train"])
-    for key in ("grad_accum", "sequences_per_step", "log_interval", "eval_interval", "checkpoint_interval",
-                "token_budget", "nproc_per_node", "nnodes"):
-        _check_int(params, f"train.{key}", 1)
-    if _get(params, "train.batch_size") != "auto":
-        _check_int(params, "train.batch_size", 1)
-    processes = params["train"]["nproc_per_node"] * params["train"]["nnodes"]
-    # the micro-batches of a step are split evenly over the processes
-    if params["train"]["batch_size"] == "auto" and params["train"]["sequences_per_step"] % processes:
-        _fail("train.sequences_per_step", f"({params['train']['sequences_per_step']}) must be divisible by "
-              f"train.nproc_per_node * train.nnodes ({processes})")
-    if params["train"]["batch_size"] != "auto" and params["train"]["grad_accum"] % processes:
-        _fail("train.grad_accum", f"({params['train']['grad_accum']}) must be divisible by "
-              f"train.nproc_per_node * train.nnodes ({processes}): each process runs an equal share")
-    _check_int(params, "train.warmup_iters", 0)
-    _check_int(params, "train.seed", 0)
-    lr = _check_number(params, "train.learning_rate", 0.0)
-    _check_number(params, "train.min_lr", 0.0, lr)
-    _check_number(params, "train.weight_decay", 0.0)
-    _check_number(params, "train.beta1", 0.0, 1.0)
-    _check_number(params, "train.beta2", 0.0, 1.0)
-    _check_number(params, "train.grad_clip", 0.0)  # 0 disables clipping
-    _check_choice(params, "train.device", ("auto", "cpu", "cuda", "mps"))
-    _check_choice(params, "train.dtype", ("auto", "float32", "bfloat16", "float16"))
-    _check_choice(params, "train.compile", ("auto", True, False))
-    init_from = _get(params, "train.init_from")
-    if not isinstance(init_from, str) or not init_from.strip():
-        _fail("train.init_from", f"must be a checkpoint path (or checkpoints/{SCRATCH}), got {init_from!r}")
-    check_model_args(params)
+class Resources(Section):
+    processes: Natural  # 0: every core
+    download_retries: Natural
+    download_timeout_s: Annotated[float, Field(ge=1, allow_inf_nan=False)]
+    disk_reserve_mb: Natural
 
 
-def check_evaluate(params: dict) -> None:
-    check_keys(params["evaluate"], "evaluate", KEYS["evaluate"])
-    for key, minimum in (("batch_size", 1), ("sample_tokens", 0), ("top_k", 1), ("seed", 0)):
-        _check_int(params, f"evaluate.{key}", minimum)
-    temperature = _get(params, "evaluate.temperature")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-        math.isfinite(temperature) and temperature > 0
-    ):
-        _fail("evaluate.temperature", f"must be a number > 0, got {temperature!r}")
-    prompts = _get(params, "evaluate.prompts")
-    if not isinstance(prompts, list) or not prompts or not all(isinstance(s, str) and s for s in prompts):
-        _fail("evaluate.prompts", f"must be a non-empty list of non-empty strings, got {prompts!r}")
+class Params(Section):
+    """params.yaml: one section per stage, in the file's order."""
+    dump: Dump
+    data: Data
+    extract: Extract
+    tokenize: Tokenize
+    train: Train
+    evaluate: Evaluate
+    resources: Resources
 
 
-CHECKS = {"dump": check_dump, "data": check_data, "extract": check_extract, "tokenize": check_tokenize,
-          "train": check_train, "evaluate": check_evaluate, "resources": check_resources}
+KEYS = {name: tuple(info.annotation.model_fields) for name, info in Params.model_fields.items()}
+SIZE_FIELDS, SWITCH_FIELDS = tuple(Size.model_fields), tuple(Switches.model_fields)
+MODEL_FIELDS = SIZE_FIELDS + SWITCH_FIELDS  # model.GPTConfig's (tests/test_params.py checks they match)
 
 
-def validate(params: dict) -> dict:
-    """Check every section, in params.yaml's order; returns `params` unchanged."""
-    check_keys(params, "", KEYS)
-    for section in KEYS:
-        CHECKS[section](params)
-    return params
+# ---------------------------------------------------------------------------------------- messages
+
+def _bounds(metadata) -> dict:
+    """{"ge": 1, ...} from a field's constraints."""
+    found = {}
+    for item in metadata:
+        for name in ("ge", "gt", "le", "lt"):
+            if getattr(item, name, None) is not None:
+                found[name] = getattr(item, name)
+        if hasattr(item, "metadata"):  # a FieldInfo inside Annotated
+            found.update(_bounds(item.metadata))
+    return found
 
 
-def load_params(path: Path | str = PARAMS_FILE) -> dict:
-    """Read and validate params.yaml; raises ParamsError (a StageError: one line, naming the key) when a
+def describe(annotation, metadata=(), description: str | None = None) -> str:
+    """What a value of this type must be, in words: "an integer >= 1", "one of ['a', 'b']"."""
+    if description:
+        return description
+    if get_origin(annotation) is Annotated:
+        inner, *extra = get_args(annotation)
+        return describe(inner, (*metadata, *extra), next((m.description for m in extra if getattr(m, "description", None)),
+                                                         None))
+    b = _bounds(metadata)
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [m for m in get_args(annotation) if m is not type(None)]
+        if len(members) == 1:  # an override: None is its default, not a choice
+            return describe(members[0], metadata)
+        choices = [v for m in members if get_origin(m) is Literal for v in get_args(m)]
+        choices += [True, False] if bool in members else []
+        others = [describe(m) for m in members if get_origin(m) is not Literal and m is not bool]
+        return " or ".join(others + [repr(c) for c in choices]) if others else f"one of {choices}"
+    if get_origin(annotation) is Literal:
+        return f"one of {list(get_args(annotation))}"
+    if annotation is bool:
+        return "true or false"
+    if annotation is str:
+        return "a string"
+    if get_origin(annotation) is dict:
+        return f"a mapping of names to {describe(get_args(annotation)[1])}"
+    if annotation is int:
+        return f"an integer >= {b['ge']}"
+    if annotation is float:
+        if "le" in b:
+            return f"a number between {b['ge']} and {b['le']}"
+        if "lt" in b:
+            return f"a number in [{b['ge']}, {b['lt']})"
+        return f"a number > {b['gt']}" if "gt" in b else f"a number >= {b['ge']}"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return f"a mapping with the keys {list(annotation.model_fields)}"
+    return f"a {getattr(annotation, '__name__', annotation)}"
+
+
+def _walk(loc: tuple) -> tuple[list, tuple, type[BaseModel] | None]:
+    """The keys a pydantic error's location names (a union's member tags left out), what the last of
+    them must hold (annotation, metadata, description), and the model a key not in it was sought in."""
+    keys, node, target = [], Params, (Params, (), None)
+    for part in loc:
+        if get_origin(node) is Annotated:
+            node = get_args(node)[0]
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            if part not in node.model_fields:
+                return keys, target, node
+            info = node.model_fields[part]
+            node, target = info.annotation, (info.annotation, info.metadata, info.description)
+        elif get_origin(node) is dict:
+            node = get_args(node)[1]
+            target = (node, (), None)
+        elif get_origin(node) is Union and part in _tags(node):  # a recipe's optimizer, by its kind
+            node = _tags(node)[part]
+            continue
+        else:
+            break  # a list's index, or a member of a union of values: the key itself is named
+        keys.append(part)
+    return keys, target, None
+
+
+def _tags(union) -> dict:
+    """A union of sections told apart by their `kind`: {kind: section}."""
+    return {get_args(m.model_fields["kind"].annotation)[0]: m for m in get_args(union)
+            if isinstance(m, type) and issubclass(m, BaseModel) and "kind" in m.model_fields}
+
+
+def _value(raw, keys: list):
+    for key in keys:
+        raw = raw[key]
+    return raw
+
+
+def _explain(error: dict, raw: dict) -> tuple[str, str]:
+    """(dotted key, what is wrong and what to do) for one pydantic error."""
+    keys, (annotation, metadata, description), model = _walk(error["loc"])
+    if error["type"] == "extra_forbidden":
+        name, allowed = error["loc"][-1], list(model.model_fields)
+        hint = (f"did you mean `{closest(name, allowed)}`?" if closest(name, allowed)
+                else f"the keys here are {', '.join(allowed)}; remove it")
+        return ".".join(map(str, [*keys, name])), f"is not a {'key' if keys else 'section'}; {hint}"
+    key = ".".join(map(str, keys))
+    if error["type"] == "missing":
+        return key, "is missing; add it (params.yaml's comments say what it means)"
+    if error["type"] == "params":
+        key = ".".join(filter(None, [key, error["ctx"]["key"]]))
+        return key, error["ctx"]["message"]
+    if error["type"].startswith("union_tag"):  # a recipe's optimizer.kind
+        got = error["ctx"].get("tag")
+        return f"{key}.kind", f"must be one of {list(_tags(annotation))}, got {got!r}"
+    return key, f"must be {describe(annotation, metadata, description)}, got {_value(raw, keys)!r}"
+
+
+def messages(error: ValidationError, raw: dict) -> list[str]:
+    """One line per wrong key. A key missing where a misspelt key stands is not reported: the typo is."""
+    explained = [(e, *_explain(e, raw)) for e in error.errors()]
+    typos = {(*e["loc"][:-1], closest(e["loc"][-1], _walk(e["loc"])[2].model_fields))
+             for e, _, _ in explained if e["type"] == "extra_forbidden"}
+    lines = {}
+    for e, key, text in explained:
+        if not (e["type"] == "missing" and tuple(e["loc"]) in typos):
+            lines.setdefault(key, f"params.yaml: `{key}` {text}")  # a union's members: the first says it
+    return list(lines.values())
+
+
+def validate(raw: dict) -> Params:
+    """params.yaml's contents as types; raises ParamsError with one line per wrong key."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError("\n".join(messages(error, raw))) from None
+
+
+def load_params(path: Path | str = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; raises ParamsError (a StageError: one line per wrong key) when a
     value is unusable."""
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ParamsError(f"{path} not found; run from the repository root") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(params, dict):
+    if not isinstance(raw, dict):
         raise ParamsError(f"{path} must be a mapping of sections (dump, data, ...)")
-    validate(params)
-    params["dump"]["date"] = str(params["dump"]["date"])
-    return params
+    return validate(raw)
 
 
-def process_count(params: dict) -> int:
+def process_count(params: Params) -> int:
     """Worker processes to use: `resources.processes`, 0 meaning every core this process may use."""
-    wanted = params["resources"]["processes"]
-    if wanted:
-        return wanted
+    if params.resources.processes:
+        return params.resources.processes
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1

@@ -29,11 +29,11 @@ class StageError(Exception):
 
 
 def run_stage(main) -> None:
-    """Run a stage's main(): a StageError prints one line, `error: <message>`, and exits 1."""
+    """Run a stage's main(): a StageError prints `error: <message>` (a line per error) and exits 1."""
     try:
         main()
     except StageError as exc:
-        sys.exit(f"error: {exc}")
+        sys.exit("\n".join(f"error: {line}" for line in str(exc).splitlines()))
 
 
 def record(stage: str, seconds: float, **figures) -> None:

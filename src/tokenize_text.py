@@ -105,7 +105,7 @@ def main() -> None:
     started = time.time()
     progress = Progress(f"tokenize {args.text}", args.text.stat().st_size if args.text.exists() else None)
     try:
-        meta = tokenize_file(args.text, args.out, params["tokenize"]["val_fraction"], process_count(params),
+        meta = tokenize_file(args.text, args.out, params.tokenize.val_fraction, process_count(params),
                              progress)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS):  # writing, not reading

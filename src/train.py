@@ -53,7 +53,7 @@ from checkpoint import (CheckpointError, checkpoint_due, load, load_resume, nonf
 from device import autocast, keep_freed_memory, peak_flops, pick_dtype, setup_distributed
 from model import GPT, GPTConfig, clean_state_dict, mean_and_stderr, window_losses
 from optim import configure_optimizers, optimizer_settings, recipe_model_args
-from params import SCRATCH, load_params
+from params import SCRATCH, Train, load_params
 from runlog import StageError, record, run_stage
 
 LOG_FIELDS = ["step", "tokens", "lr", "train_loss", "val_loss", "val_loss_stderr"]
@@ -66,22 +66,29 @@ class DivergedError(RuntimeError):
 
 # --------------------------------------------------------------------------------------- pure helpers
 
-def process_count(p: dict) -> int:
-    return p["nproc_per_node"] * p["nnodes"]
+def recipe_model(p: Train) -> dict:
+    """GPTConfig fields: the size preset, then the recipe's switches, then train.model's overrides."""
+    return recipe_model_args(p.presets[p.preset].model_dump(), p.recipes[p.recipe].model_dump(),
+                             p.model.model_dump(exclude_none=True))
 
 
-def step_sequences(p: dict) -> int:
+def recipe_optimizer(p: Train) -> dict:
+    """The settings configure_optimizers takes for train.recipe's optimizer."""
+    return optimizer_settings(p.recipes[p.recipe].model_dump(), p.model_dump())
+
+
+def step_sequences(p: Train) -> int:
     """Sequences per optimizer step, over all processes and micro-batches."""
-    return p["sequences_per_step"] if p["batch_size"] == "auto" else p["batch_size"] * p["grad_accum"]
+    return p.sequences_per_step if p.batch_size == "auto" else p.batch_size * p.grad_accum
 
 
-def tokens_per_step(p: dict, block_size: int) -> int:
+def tokens_per_step(p: Train, block_size: int) -> int:
     return step_sequences(p) * block_size
 
 
-def max_iters(p: dict, block_size: int) -> int:
+def max_iters(p: Train, block_size: int) -> int:
     """Optimizer steps that spend the token budget (rounded up to a whole step)."""
-    return math.ceil(p["token_budget"] / tokens_per_step(p, block_size))
+    return math.ceil(p.token_budget / tokens_per_step(p, block_size))
 
 
 def lr_at(step: int, total: int, warmup: int, lr: float, min_lr: float) -> float:
@@ -94,21 +101,21 @@ def lr_at(step: int, total: int, warmup: int, lr: float, min_lr: float) -> float
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
 
 
-def torchrun_args(p: dict, argv: list[str], env: dict) -> list[str] | None:
+def torchrun_args(p: Train, argv: list[str], env: dict) -> list[str] | None:
     """torchrun's arguments to run this script on train.nproc_per_node processes (per node), or None
     when one process is asked for or this one was started by torchrun already. Several nodes take
     torchrun's own variables: PET_MASTER_ADDR (the node of rank 0), PET_NODE_RANK (0, 1, ...)."""
-    if process_count(p) == 1 or "RANK" in env:
+    if p.processes == 1 or "RANK" in env:
         return None
-    nproc = f"--nproc_per_node={p['nproc_per_node']}"
-    if p["nnodes"] == 1:
+    nproc = f"--nproc_per_node={p.nproc_per_node}"
+    if p.nnodes == 1:
         return ["--standalone", nproc, *argv]  # rendezvous on a free local port
     missing = [name for name in ("PET_MASTER_ADDR", "PET_NODE_RANK") if name not in env]
     if missing:
-        raise ValueError(f"train.nnodes is {p['nnodes']}: set {' and '.join(missing)} on every node "
+        raise ValueError(f"train.nnodes is {p.nnodes}: set {' and '.join(missing)} on every node "
                          "(PET_MASTER_ADDR=the first node's address, PET_NODE_RANK=0 there, 1, 2, ... elsewhere)")
     # static rendezvous: node 0 holds rank 0, the process that writes the outputs
-    return [f"--nnodes={p['nnodes']}", nproc, *argv]
+    return [f"--nnodes={p.nnodes}", nproc, *argv]
 
 
 def run_torchrun(args: list[str]) -> str | None:
@@ -147,12 +154,12 @@ def largest_micro_batch(per_process: int, try_batch: Callable[[int], None]) -> i
                                  "pick a smaller train.preset (or model.block_size)")
 
 
-def batch_plan(p: dict, world: int, try_batch: Callable[[int], None] | None) -> tuple[int, int]:
+def batch_plan(p: Train, world: int, try_batch: Callable[[int], None] | None) -> tuple[int, int]:
     """(sequences per micro-batch, micro-batches per step) of each process. `auto` probes with
     `try_batch` (None where no probe is possible: CPU and MPS, where up to 8 sequences are batched)."""
     per_process = step_sequences(p) // world
-    if p["batch_size"] != "auto":
-        return p["batch_size"], per_process // p["batch_size"]
+    if p.batch_size != "auto":
+        return p.batch_size, per_process // p.batch_size
     if try_batch is None:
         micro = max(d for d in divisors_descending(per_process) if d <= 8)
     else:
@@ -192,11 +199,11 @@ def weights_sha1(state_dict: dict) -> str:
     return h.hexdigest()
 
 
-def group_lr(step: int, total: int, p: dict, base_lr: float) -> float:
+def group_lr(step: int, total: int, p: Train, base_lr: float) -> float:
     """A param group's learning rate: the schedule of train.learning_rate (lr_at), scaled to the
     group's peak `base_lr`; gpt2's groups peak at learning_rate itself, so they get lr_at exactly."""
-    scale = base_lr / p["learning_rate"] if p["learning_rate"] > 0 else 0.0
-    return lr_at(step, total, p["warmup_iters"], p["learning_rate"], p["min_lr"]) * scale
+    scale = base_lr / p.learning_rate if p.learning_rate > 0 else 0.0
+    return lr_at(step, total, p.warmup_iters, p.learning_rate, p.min_lr) * scale
 
 
 def check_init_recipe(path: Path, ckpt: dict, recipe: str) -> None:
@@ -296,12 +303,12 @@ def to_device(a: np.ndarray, device: str) -> torch.Tensor:
     return t.to(device)
 
 
-def probe_step(config: GPTConfig, p: dict, batch: int, device: str, amp) -> None:
+def probe_step(config: GPTConfig, p: Train, batch: int, device: str, amp) -> None:
     """One training step of a throwaway model on `batch` random sequences: what a real step needs in
     memory (weights, gradients, activations, the recipe's optimizer state). Raises
     torch.OutOfMemoryError if it won't fit."""
     model = GPT(config).to(device)
-    optimizers = configure_optimizers(model, optimizer_settings(p["recipes"][p["recipe"]], p), fused=True)
+    optimizers = configure_optimizers(model, recipe_optimizer(p), fused=True)
     x = torch.randint(0, config.vocab_size, (batch, config.block_size), device=device)
     with amp:
         _, loss = model(x, x)
@@ -369,41 +376,41 @@ class Run:
                 "tokens_per_step": self.step_tokens, "steps": self.total_iters}
 
 
-def set_up(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: Path) -> Run:
+def set_up(p: Train, model_args: dict, manifest: dict, eval_size: int, init_path: Path) -> Run:
     """Processes, device, precision, batch plan, data, and the model with its starting weights and
     optimizers, on this process."""
     started = time.time()
-    rank, world, device = setup_distributed(p["device"])
-    if world != process_count(p):
+    rank, world, device = setup_distributed(p.device)
+    if world != p.processes:
         raise ValueError(f"torchrun started {world} processes but params.yaml asks for train.nproc_per_node * "
-                         f"train.nnodes = {process_count(p)}; run the stage (`dvc repro train`), not torchrun by hand")
+                         f"train.nnodes = {p.processes}; run the stage (`dvc repro train`), not torchrun by hand")
     device_type = device.split(":")[0]
     if device_type == "cpu":
         keep_freed_memory()
     torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores (Ampere+)
     torch.backends.cudnn.allow_tf32 = True
-    dtype = pick_dtype(p["dtype"], device_type)
+    dtype = pick_dtype(p.dtype, device_type)
     amp = autocast(device_type, dtype)
 
     T = model_args["block_size"]
     config = GPTConfig(**model_args)
     try_batch = ((lambda n: probe_step(config, p, n, device, amp)) if device_type == "cuda" else None)
     micro, accum = batch_plan(p, world, try_batch)
-    if world > 1 and p["batch_size"] == "auto":  # every process runs the micro-batch that fits on all
+    if world > 1 and p.batch_size == "auto":  # every process runs the micro-batch that fits on all
         sizes = [micro] * world
         torch.distributed.all_gather_object(sizes, micro)
         micro, accum = min(sizes), accum * micro // min(sizes)
     windows = TrainWindows(train_files(manifest), T)
     ev_x, ev_y = (torch.from_numpy(a) for a in eval_windows(eval_tokens(manifest, T, eval_size), T))
 
-    init_state, init_sha1, tokens_before = load_init(init_path, model_args, manifest["split"], p["recipe"])
-    torch.manual_seed(p["seed"])  # the same initial weights on every process
+    init_state, init_sha1, tokens_before = load_init(init_path, model_args, manifest["split"], p.recipe)
+    torch.manual_seed(p.seed)  # the same initial weights on every process
     model = GPT(config)
     if init_state is not None:
         model.load_state_dict(init_state)
     model.to(device)
     # each of the recipe's optimizers is stepped, zeroed and saved
-    optimizers = configure_optimizers(model, optimizer_settings(p["recipes"][p["recipe"]], p),
+    optimizers = configure_optimizers(model, recipe_optimizer(p),
                                       fused=device_type == "cuda")
     scaler = torch.amp.GradScaler(device_type, enabled=dtype == torch.float16)
     return Run(started=started, rank=rank, world=world, device=device, dtype=dtype, amp=amp, config=config,
@@ -439,10 +446,10 @@ def restore(run: Run, state_path: Path, fingerprint: str) -> tuple[int, list[dic
     return start_step, rows, last_good, loss_sum, loss_steps
 
 
-def wrap(model: GPT, p: dict, device_type: str, world: int) -> torch.nn.Module:
+def wrap(model: GPT, p: Train, device_type: str, world: int) -> torch.nn.Module:
     """The module the steps run: compiled (train.compile), and in DDP over several processes. DDP
     broadcasts rank 0's weights when it wraps, so this comes after the resume state is loaded."""
-    if p["compile"] is True or (p["compile"] == "auto" and device_type == "cuda"):
+    if p.compile is True or (p.compile == "auto" and device_type == "cuda"):
         model = torch.compile(model)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
@@ -454,16 +461,16 @@ def row_due(step: int, total: int, interval: int) -> bool:
     return step % interval == 0 or step == total
 
 
-def log_row(run: Run, p: dict, step: int, loss_sum: torch.Tensor, loss_steps: int) -> dict:
+def log_row(run: Run, p: Train, step: int, loss_sum: torch.Tensor, loss_steps: int) -> dict:
     """The log row of `step` between evaluations: the train loss since the last row averaged over
     processes (None before the first step), the schedule's learning rate, no val loss."""
     train_loss = mean_over_processes(loss_sum, run.world).item() / loss_steps if loss_steps else None
     return {"step": step, "tokens": step * run.step_tokens, "train_loss": train_loss, "val_loss": None,
             "val_loss_stderr": None,
-            "lr": lr_at(step, run.total_iters, p["warmup_iters"], p["learning_rate"], p["min_lr"])}
+            "lr": lr_at(step, run.total_iters, p.warmup_iters, p.learning_rate, p.min_lr)}
 
 
-def evaluate(run: Run, p: dict, step: int, loss_sum: torch.Tensor, loss_steps: int) -> dict:
+def evaluate(run: Run, p: Train, step: int, loss_sum: torch.Tensor, loss_steps: int) -> dict:
     """The log row of `step` with the evaluation set's loss and its standard error."""
     val_loss, val_stderr = mean_and_stderr(window_losses(run.model, run.ev_x, run.ev_y, run.micro, run.device,
                                                          run.rank, run.world))
@@ -486,23 +493,23 @@ def save_resume(run: Run, fingerprint: str, step: int, rows: list[dict], loss_su
                 state_path)
 
 
-def micro_batch(run: Run, p: dict, step: int, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+def micro_batch(run: Run, p: Train, step: int, i: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Micro-batch `i` of this process at `step`, on the device. Its batch and dropout masks follow from
     (seed, step, shard) alone, shard numbering the step's micro-batches over all processes."""
     shard = run.rank * run.accum + i
-    x, y = (to_device(a, run.device) for a in run.windows.batch(batch_rng(p["seed"], step, shard), run.micro))
+    x, y = (to_device(a, run.device) for a in run.windows.batch(batch_rng(p.seed, step, shard), run.micro))
     if run.config.dropout > 0:
-        torch.manual_seed(hash((p["seed"], step, shard)) & 0xFFFF_FFFF)
+        torch.manual_seed(hash((p.seed, step, shard)) & 0xFFFF_FFFF)
     return x, y
 
 
-def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: Path, out: Path,
+def train(p: Train, model_args: dict, manifest: dict, eval_size: int, init_path: Path, out: Path,
           log_path: Path, live_dir: Path, resume_dir: Path) -> dict:
     """The whole run on this process; returns the summary stored in the checkpoint."""
     run = set_up(p, model_args, manifest, eval_size, init_path)
     master, world, total_iters, accum = run.rank == 0, run.world, run.total_iters, run.accum
     state_path = resume_dir / "state.pt"
-    fingerprint = run_fingerprint(model_args, {**p, "eval_tokens": eval_size}, manifest, run.init_sha1, world)
+    fingerprint = run_fingerprint(model_args, {**p.model_dump(), "eval_tokens": eval_size}, manifest, run.init_sha1, world)
     start_step, rows, last_good, loss_sum, loss_steps = restore(run, state_path, fingerprint)
     model = wrap(run.model, p, run.device_type, world)
     live = open_live(live_dir, rows, run.facts) if master else None
@@ -511,8 +518,8 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
     t0 = last_report = time.time()
     for step in range(start_step, total_iters + 1):
         # log the train loss, evaluate the loss on the val set, write checkpoints
-        evaluated = row_due(step, total_iters, p["eval_interval"])
-        logged = evaluated or row_due(step, total_iters, p["log_interval"])
+        evaluated = row_due(step, total_iters, p.eval_interval)
+        logged = evaluated or row_due(step, total_iters, p.log_interval)
         logged = logged and not (rows and rows[-1]["step"] == step)  # a resumed run's row is logged
         if logged:
             row = (evaluate if evaluated else log_row)(run, p, step, loss_sum, loss_steps)
@@ -524,7 +531,7 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
                 log_live(live, row)
             loss_sum.zero_()
             loss_steps = 0
-        if step < total_iters and checkpoint_due(step, start_step, p["checkpoint_interval"]):
+        if step < total_iters and checkpoint_due(step, start_step, p.checkpoint_interval):
             loss_sum = mean_over_processes(loss_sum, world)  # every process keeps the mean, so saving one suffices
             stop_if_diverged({"train loss": loss_sum.item()}, run, step, state_path, last_good, out)
             if master:
@@ -552,10 +559,10 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
                 loss = loss / accum  # DDP averages over processes: the step's loss is the mean of all micro-batches
             run.scaler.scale(loss).backward()
             loss_sum += loss.detach()
-        if p["grad_clip"] > 0:
+        if p.grad_clip > 0:
             for optimizer in run.optimizers:  # one scaler over all: unscale each, clip the whole model
                 run.scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), p["grad_clip"])
+            torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
         for optimizer in run.optimizers:
             run.scaler.step(optimizer)
         run.scaler.update()
@@ -564,7 +571,7 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
         loss_steps += 1
 
         # timing and logging
-        if run.device_type == "cuda" and row_due(step + 1, total_iters, min(p["log_interval"], p["eval_interval"])):
+        if run.device_type == "cuda" and row_due(step + 1, total_iters, min(p.log_interval, p.eval_interval)):
             torch.cuda.synchronize()  # a log row follows (a sync): the step's queued kernels count as its time
         t1 = time.time()
         dt = t1 - t0
@@ -580,7 +587,7 @@ def train(p: dict, model_args: dict, manifest: dict, eval_size: int, init_path: 
     return finish(run, p, manifest, rows, start_step, tokens_per_s, init_path, out, log_path, live, state_path)
 
 
-def finish(run: Run, p: dict, manifest: dict, rows: list[dict], start_step: int, tokens_per_s: float | None,
+def finish(run: Run, p: Train, manifest: dict, rows: list[dict], start_step: int, tokens_per_s: float | None,
            init_path: Path, out: Path, log_path: Path, live, state_path: Path) -> dict:
     """Check that every process holds the same weights; rank 0 writes the checkpoint, the log CSV and
     DVCLive's last files, and deletes the resume state. Returns the summary and the run's cost."""
@@ -599,7 +606,7 @@ def finish(run: Run, p: dict, manifest: dict, rows: list[dict], start_step: int,
         "val_loss_stderr": rows[-1]["val_loss_stderr"], "steps": total_iters, "tokens_per_step": step_tokens,
         "tokens_trained": total_iters * step_tokens,
         "tokens_trained_total": run.tokens_before + total_iters * step_tokens,
-        "token_budget": p["token_budget"], "world_size": world, "micro_batch": run.micro,
+        "token_budget": p.token_budget, "world_size": world, "micro_batch": run.micro,
         "grad_accum_per_process": run.accum, "weights_sha1_per_process": digests, "resumed_from_step": start_step,
         "device": device_type, "dtype": str(run.dtype).replace("torch.", ""),
     }
@@ -608,8 +615,8 @@ def finish(run: Run, p: dict, manifest: dict, rows: list[dict], start_step: int,
             "mfu": run.model.flops_per_token() * tokens_per_s / (peak * world) if peak and tokens_per_s else None,
             "card": torch.cuda.get_device_name() if device_type == "cuda" else device_type}
     if run.rank == 0:
-        save_atomic({"model": final, "model_args": run.config.saved_args(), "config": p, "init_from": str(init_path),
-                     "recipe": p["recipe"],  # a warm start from it must use the same recipe
+        save_atomic({"model": final, "model_args": run.config.saved_args(), "config": p.model_dump(), "init_from": str(init_path),
+                     "recipe": p.recipe,  # a warm start from it must use the same recipe
                      "init_sha1": run.init_sha1, "parts": manifest["parts"], "split": manifest["split"],
                      "train_tokens": manifest["totals"]["train_tokens"], "summary": summary}, out)
         write_text_atomic(log_path, log_csv(rows))
@@ -636,11 +643,10 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()  # checks every train.* key, and stops naming the key
-    p = params["train"]
-    # the size preset, then the recipe's switches, then train.model's overrides
-    model_args = recipe_model_args(p["presets"][p["preset"]], p["recipes"][p["recipe"]], p["model"])
-    if Path(p["init_from"]) != args.init:
-        raise StageError(f"--init {args.init} differs from params.yaml train.init_from {p['init_from']!r}; "
+    p = params.train
+    model_args = recipe_model(p)
+    if Path(p.init_from) != args.init:
+        raise StageError(f"--init {args.init} differs from params.yaml train.init_from {p.init_from!r}; "
                          "dvc.yaml passes ${train.init_from}")
     if args.init.resolve() == args.out.resolve():
         raise StageError(f"train.init_from is the stage's own output {args.out}; copy it first "
@@ -657,7 +663,7 @@ def main() -> None:
         raise StageError(str(exc)) from exc
     master = os.environ.get("RANK", "0") == "0"
     try:
-        s = train(p, model_args, manifest, params["data"]["eval_tokens"], args.init, args.out, args.train_log, args.live_dir, args.resume_dir)
+        s = train(p, model_args, manifest, params.data.eval_tokens, args.init, args.out, args.train_log, args.live_dir, args.resume_dir)
     except DivergedError as exc:  # found by every process at the same step: rank 0 says why, then all stop
         if master:
             print(f"error: {exc}", file=sys.stderr, flush=True)

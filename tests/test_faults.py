@@ -531,8 +531,8 @@ def test_a_dump_that_declares_entities_is_refused_not_silently_truncated(pipelin
 BAD_PARAMS = [
     ("data__parts", [], "`data.parts` must be a non-empty list"),
     ("data__parts", [1, 1], r"`data.parts` lists part\(s\) \[1\] more than once"),
-    ("data__parts", [1, "2"], "`data.parts` must hold positive integers"),
-    ("data__parts", [0], "`data.parts` must hold positive integers"),
+    ("data__parts", [1, "2"], r"`data.parts` must be a non-empty list of dump part numbers .*, got \[1, '2'\]"),
+    ("data__parts", [0], r"`data.parts` must be a non-empty list of dump part numbers .*, got \[0\]"),
     ("data__eval_parts", [2], r"`data.eval_parts` names part\(s\) \[2\]"),
     ("dump__wiki", "../../etc", "`dump.wiki` must be a wiki's database name"),
     ("dump__date", "2025-11-01", "`dump.date` must be a dump date"),
@@ -577,7 +577,7 @@ def test_bad_train_params_leave_the_last_checkpoint_alone(pipeline, tmp_path, fa
     before = snapshot(root, "models", "reports", ".resume")
     set_param(root, train__batch_size=-1)
     result = run_stage(root, "train")
-    assert result.returncode != 0 and "`train.batch_size` must be an integer >= 1, got -1" in result.stderr
+    assert result.returncode != 0 and "`train.batch_size` must be an integer >= 1 or 'auto', got -1" in result.stderr
     fault.update(outcome="stopped at the door naming the key", lost=data_lost(root, before))
 
 

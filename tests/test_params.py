@@ -72,8 +72,40 @@ def test_the_recipe_is_named_with_did_you_mean_and_its_contents_checked():
         lambda p: p["train"]["recipes"]["gpt2"]["optimizer"].update(kind="sgd"))
 
 
-def test_presets_hold_sizes_only_and_switches_are_checked_after_merging():
+def test_presets_hold_sizes_only_and_each_value_is_named_where_it_is_written():
     assert "`train.presets.tiny.rope` is not a key" in check(lambda p: p["train"]["presets"]["tiny"].update(rope=True))
     assert "`train.model.rope` must be true or false, got 1" in check(lambda p: p["train"].update(model={"rope": 1}))
-    assert "`train.model.logit_softcap` must be a number >= 0.0" in check(
+    assert "`train.recipes.gpt2.model.logit_softcap` must be a number >= 0.0, got -1.0" in check(
         lambda p: p["train"]["recipes"]["gpt2"]["model"].update(logit_softcap=-1.0))
+    assert "`train.presets.gpt2-124m.n_head` must be an integer >= 1, got 0" in check(  # a preset not in use
+        lambda p: p["train"]["presets"]["gpt2-124m"].update(n_head=0))
+    assert check(lambda p: p["train"].update(model={"n_head": 3})) == (
+        "params.yaml: `train.model.n_embd` (128) must be divisible by n_head (3)")
+
+
+def test_every_wrong_key_is_one_line_and_a_typo_hides_the_key_it_stands_for():
+    def edit(p):
+        p["data"]["parts"] = []
+        p["train"]["warmup_iter"] = p["train"].pop("warmup_iters")
+        p["evaluate"]["top_k"] = 0
+        del p["resources"]["processes"]
+    assert check(edit).splitlines() == [
+        "params.yaml: `data.parts` must be a non-empty list of dump part numbers (1, 2, ...) such as [1, 2, 3], got []",
+        "params.yaml: `train.warmup_iter` is not a key; did you mean `warmup_iters`?",
+        "params.yaml: `evaluate.top_k` must be an integer >= 1, got 0",
+        "params.yaml: `resources.processes` is missing; add it (params.yaml's comments say what it means)"]
+
+
+def test_values_are_typed_and_strict():
+    params = validate(copy.deepcopy(GOOD))
+    assert params.train.token_budget == 131072 and params.train.recipes["modern"].optimizer.kind == "muon"
+    assert params.dump.date == "20251101" and params.train.processes == 1
+    numeric_date = copy.deepcopy(GOOD)
+    numeric_date["dump"]["date"] = 20251101  # as YAML reads an unquoted date
+    assert validate(numeric_date).dump.date == "20251101"
+    assert "`train.compile` must be one of ['auto', True, False], got 1" in check(
+        lambda p: p["train"].update(compile=1))  # 1 is not true
+    assert "`tokenize.val_fraction` must be a number between 0.0 and 0.5, got '0.2'" in check(
+        lambda p: p["tokenize"].update(val_fraction="0.2"))  # a string is not a number
+    assert "`train.recipes.gpt2.optimizer.kind` must be one of ['adamw', 'muon'], got 'sgd'" in check(
+        lambda p: p["train"]["recipes"]["gpt2"]["optimizer"].update(kind="sgd"))

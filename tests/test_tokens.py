@@ -106,8 +106,8 @@ def test_manifest_counts_parts_and_prunes_unselected(tmp_path):
 @pytest.mark.parametrize("key, value, message", [
     ("parts", [], "`data.parts` must be a non-empty list"),
     ("parts", [1, 1, 2], r"`data.parts` lists part\(s\) \[1\] more than once"),
-    ("parts", [1, "2"], "`data.parts` must hold positive integers"),
-    ("parts", [0], "`data.parts` must hold positive integers"),
+    ("parts", [1, "2"], r"`data.parts` must be a non-empty list of dump part numbers \(1, 2, ...\).*, got \[1, '2'\]"),
+    ("parts", [0], r"`data.parts` must be a non-empty list of dump part numbers \(1, 2, ...\).*, got \[0\]"),
     ("parts", 3, "`data.parts` must be a non-empty list"),
     ("eval_parts", [2], r"`data.eval_parts` names part\(s\) \[2\] that `data.parts` \[1\] does not select"),
 ])

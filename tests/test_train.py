@@ -26,6 +26,7 @@ import yaml
 from conftest import REPO, SAMPLE_DUMP, TEST_PARAMS  # noqa: E402
 
 from check import PASSED  # noqa: E402
+from params import validate  # noqa: E402
 EOT = 50256
 
 # Fast settings: a 2-layer model that sees a few thousand tokens.
@@ -34,6 +35,11 @@ FAST_TRAIN = {
     "token_budget": 8 * 32 * 12, "batch_size": 4, "grad_accum": 2, "warmup_iters": 2,
     "eval_interval": 4, "checkpoint_interval": 4, "device": "cpu", "compile": False,
 }
+
+
+def section(**values):
+    """The tests' train section as the stages get it (typed), with `values` replaced unchecked."""
+    return validate(yaml.safe_load(TEST_PARAMS.read_text())).train.model_copy(update=values)
 
 
 @functools.lru_cache(maxsize=None)
@@ -308,7 +314,7 @@ def test_bad_params_name_the_key(repo):
     assert result.returncode != 0 and "`train.grad_accum` (3) must be divisible by" in result.stderr
     write_params(repo, {**FAST_TRAIN, "batch_size": "max"})
     result = run(train_cmd(), repo)
-    assert result.returncode != 0 and "`train.batch_size` must be an integer >= 1, got 'max'" in result.stderr
+    assert result.returncode != 0 and "`train.batch_size` must be an integer >= 1 or 'auto', got 'max'" in result.stderr
 
 
 def test_a_truncated_token_file_says_to_run_dvc_repro(repo):
@@ -333,10 +339,10 @@ def test_lr_warms_up_then_decays_to_min_lr():
 def test_token_budget_sets_the_steps_whatever_the_process_count():
     from train import max_iters, tokens_per_step
 
-    p = {"batch_size": 8, "grad_accum": 2, "token_budget": 131072, "sequences_per_step": 99}
+    p = section(batch_size=8, grad_accum=2, token_budget=131072, sequences_per_step=99)
     assert tokens_per_step(p, 128) == 2048 and max_iters(p, 128) == 64
-    assert max_iters({**p, "token_budget": 131073}, 128) == 65
-    auto = {**p, "batch_size": "auto", "sequences_per_step": 32}
+    assert max_iters(p.model_copy(update={"token_budget": 131073}), 128) == 65
+    auto = p.model_copy(update={"batch_size": "auto", "sequences_per_step": 32})
     assert tokens_per_step(auto, 128) == 4096 and max_iters(auto, 128) == 32
 
 
@@ -488,15 +494,15 @@ def test_a_nan_on_one_rank_stops_every_rank_and_keeps_the_last_good_state(tmp_pa
 def test_the_stage_starts_torchrun_only_for_several_processes():
     from train import torchrun_args
 
-    p = {"nproc_per_node": 1, "nnodes": 1}
     argv = ["src/train.py", "--out", "models/model.pt"]
-    assert torchrun_args(p, argv, {}) is None
-    assert torchrun_args({**p, "nproc_per_node": 4}, argv, {}) == ["--standalone", "--nproc_per_node=4", *argv]
-    assert torchrun_args({**p, "nproc_per_node": 4}, argv, {"RANK": "0"}) is None  # already under torchrun
+    assert torchrun_args(section(nproc_per_node=1, nnodes=1), argv, {}) is None
+    four = section(nproc_per_node=4, nnodes=1)
+    assert torchrun_args(four, argv, {}) == ["--standalone", "--nproc_per_node=4", *argv]
+    assert torchrun_args(four, argv, {"RANK": "0"}) is None  # already under torchrun
     with pytest.raises(ValueError, match="PET_MASTER_ADDR and PET_NODE_RANK"):
-        torchrun_args({"nproc_per_node": 8, "nnodes": 2}, argv, {})
+        torchrun_args(section(nproc_per_node=8, nnodes=2), argv, {})
     env = {"PET_MASTER_ADDR": "node0", "PET_NODE_RANK": "1"}
-    assert torchrun_args({"nproc_per_node": 8, "nnodes": 2}, argv, env) == ["--nnodes=2", "--nproc_per_node=8", *argv]
+    assert torchrun_args(section(nproc_per_node=8, nnodes=2), argv, env) == ["--nnodes=2", "--nproc_per_node=8", *argv]
 
 
 def test_auto_batch_backs_off_on_out_of_memory_and_keeps_the_tokens_per_step():
@@ -509,7 +515,7 @@ def test_auto_batch_backs_off_on_out_of_memory_and_keeps_the_tokens_per_step():
         if n > 5:
             raise torch.OutOfMemoryError(f"CUDA out of memory: tried {n} sequences")
 
-    p = {"batch_size": "auto", "grad_accum": 1, "sequences_per_step": 48}
+    p = section(batch_size="auto", grad_accum=1, sequences_per_step=48)
     # 2 processes: 24 sequences each per step, in micro-batches that divide 24 exactly
     assert batch_plan(p, 2, fits_up_to_5) == (4, 6)
     assert tried == [24, 12, 8, 6, 4]
@@ -517,7 +523,7 @@ def test_auto_batch_backs_off_on_out_of_memory_and_keeps_the_tokens_per_step():
     with pytest.raises(torch.OutOfMemoryError, match="not even one sequence"):
         batch_plan(p, 1, lambda n: fits_up_to_5(n * 100))
     # a fixed batch_size is taken as it is; without a probe (CPU) auto batches up to 8 sequences
-    assert batch_plan({**p, "batch_size": 4, "grad_accum": 6}, 2, fits_up_to_5) == (4, 3)
+    assert batch_plan(p.model_copy(update={"batch_size": 4, "grad_accum": 6}), 2, fits_up_to_5) == (4, 3)
     assert batch_plan(p, 2, None) == (8, 3)
 
 
@@ -542,8 +548,7 @@ def test_the_memory_probe_runs_a_real_training_step(monkeypatch):
 
     monkeypatch.setattr(torch.optim, "AdamW", CountingAdamW)
     config = GPTConfig(block_size=16, vocab_size=50304, n_layer=1, n_head=2, n_embd=32, dropout=0.0, bias=False)
-    p = yaml.safe_load(TEST_PARAMS.read_text())["train"]  # the gpt2 recipe: one AdamW
-    train.probe_step(config, p, 3, "cpu", train.autocast("cpu", torch.float32))
+    train.probe_step(config, section(), 3, "cpu", train.autocast("cpu", torch.float32))
     assert len(steps) == 1 and steps[0] > 0  # gradients were computed before the optimizer step
 
 
@@ -690,16 +695,14 @@ def test_a_nanogpt_checkpoint_is_a_warm_start_and_our_model_samples_in_nanogpt(r
 def test_progress_in_a_log_file_is_plain_lines(repo, monkeypatch, capsys):
     """In-process run with the progress interval at 0 s: one plain line per step on stderr."""
     import train
-    from optim import recipe_model_args
     from params import load_params
 
     monkeypatch.chdir(repo)
     monkeypatch.setattr(train, "PROGRESS_EVERY_S", 0.0)
     params = load_params(repo / "params.yaml")
-    p = params["train"]
-    model_args = recipe_model_args(p["presets"][p["preset"]], p["recipes"][p["recipe"]], p["model"])
-    train.train(p, model_args, json.loads((repo / "data" / "dataset.json").read_text()),
-                params["data"]["eval_tokens"], Path("checkpoints/scratch"), Path("models/model.pt"),
+    p = params.train
+    train.train(p, train.recipe_model(p), json.loads((repo / "data" / "dataset.json").read_text()),
+                params.data.eval_tokens, Path("checkpoints/scratch"), Path("models/model.pt"),
                 Path("reports/train_log.csv"),
                 Path("reports/train"), Path(".resume/train"))
     err = capsys.readouterr().err
