@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -121,90 +121,174 @@ def measured_seconds(rows: list[dict], sizes: dict[int, int]) -> tuple[float | N
     return per_byte, (sum(runs) if "train" in latest else None)
 
 
-def answer(series: list, repo: Path) -> tuple[Fit | None, str]:
-    """The fit over `series` (report.Version cold starts at equal compute) and the one-screen answer
-    to "which parts next, step by step or all at once?"."""
-    lines = ["## What more data is worth", ""]
+@dataclass
+class Step:
+    """One row of the next-parts table: the missing parts up to `parts[-1]` added at once."""
+    parts: list[int]                 # the parts added, in order
+    tokens: float                    # training tokens then (estimated from this version's tokens per byte)
+    download: int                    # bytes to download
+    disk: float | None               # bytes on disk (download, text, tokens); None: not measured here
+    seconds: float | None            # seconds of download, extract and tokenize; None: not measured here
+    predicted: tuple[float, float, float] | None  # val loss (centre, low, high of the 95% band); None: no fit
+
+    def cells(self) -> list[str]:
+        """The row as the Markdown and HTML tables show it."""
+        return [f"+{parts_label(self.parts)}", f"{self.tokens:,.0f}",
+                "{:.3f} ({:.3f}-{:.3f})".format(*self.predicted) if self.predicted else "n/a (no fit)",
+                f"{self.download / 1e6:,.1f} MB",
+                f"{self.disk / 1e6:,.1f} MB" if self.disk is not None else "not measured here",
+                f"{self.seconds / 60:,.1f} min" if self.seconds is not None else "not measured here"]
+
+
+STEP_COLUMNS = ("parts", "training tokens (est.)", "predicted val loss (95%)", "download", "disk (text + tokens)",
+                "time (stages)")
+
+
+@dataclass
+class Answer:
+    """What more data is worth, as values: the fit, the next parts' cost and the verdict."""
+    fit: Fit | None
+    fitted: int                      # cold starts at equal compute (the fit's points)
+    distinct: int                    # distinct training-token counts among them
+    budget: int | None               # the tokens they were each trained on
+    costs: str                       # "unpriced" (no params or no versions), "no mirror", "complete", "priced"
+    base: object = None              # the version the next parts are added to (the largest cold start)
+    steps: list[Step] = field(default_factory=list)
+    measured: bool = True            # disk and time both measured on this machine
+    seconds_train: float | None = None  # one train + evaluate run here
+    verdict: str | None = None       # "jump", "probably jump" or "wait"; None without a fit
+    check_part: int | None = None    # with "probably jump": one step to take first (None: the next part is it)
+
+
+def answer(series: list, repo: Path) -> Answer:
+    """The fit over `series` (report.Version cold starts at equal compute), the cost of the next parts
+    (from the mirror and this machine's runs) and "step by step or all at once?"."""
     points = [(v.metrics["train_tokens"], v.metrics["val_loss"], v.metrics["val_loss_stderr"]) for v in series]
-    law = fit(*zip(*points)) if len({p[0] for p in points}) >= MIN_VERSIONS else None
-    if law is None:
-        lines.append(f"No fit: it needs {MIN_VERSIONS} cold-start versions at equal compute with different "
-                     f"data (this repo has {len({p[0] for p in points})}); tag more versions (data.parts).")
-    else:
-        lines.append(f"Fit over {len(points)} cold starts at {series[0].metrics['token_budget']:,} tokens "
-                     f"trained: {law.formula()} (D = training tokens).")
+    distinct = len({p[0] for p in points})
+    law = fit(*zip(*points)) if distinct >= MIN_VERSIONS else None
+    result = Answer(law, len(points), distinct, series[0].metrics["token_budget"] if series else None, "unpriced")
     params_path = repo / "params.yaml"
     params = yaml.safe_load(params_path.read_text()) if params_path.exists() else {}
     if not series or "dump" not in (params or {}):
-        return law, "\n".join(lines) + "\n"
+        return result
     sizes = part_sizes(repo, params)
-    largest = max(series, key=lambda v: v.metrics["train_tokens"])
+    result.base = largest = max(series, key=lambda v: v.metrics["train_tokens"])
     have = sorted(largest.parts)
-    if not sizes or any(p not in sizes for p in have):
-        lines.append("No cost estimate: the mirror's dumpstatus.json cannot be read (dump.mirror).")
-        return law, "\n".join(lines) + "\n"
-    tokens_per_byte = largest.metrics["train_tokens"] / sum(sizes[p] for p in have)
-    disk_per_byte = measured_disk(repo, sizes)
-    seconds_per_byte, seconds_train = measured_seconds(runlog.read(repo / runlog.LOG), sizes)
     missing = [p for p in sorted(sizes) if p not in have]
-    if not missing:
-        lines.append(f"Every part of the dump is in {largest.name} already.")
-        return law, "\n".join(lines) + "\n"
-
-    lines += ["", f"From {largest.name} (parts {have[0]}-{have[-1] if have == list(range(have[0], have[-1] + 1)) else have}, "
-              f"{largest.metrics['train_tokens']:,} training tokens, val loss {largest.metrics['val_loss']:.3f} "
-              f"± {largest.metrics['val_loss_stderr']:.3f}), adding the next parts:", "",
-              "| parts | training tokens (est.) | predicted val loss (95%) | download | disk (text + tokens) | time (stages) |",
-              "|---|---:|---|---:|---:|---:|"]
-    added, rows = 0, []
-    for i, part in enumerate(missing[:10]):
-        added += sizes[part]
-        d = largest.metrics["train_tokens"] + added * tokens_per_byte
-        predicted = "n/a (no fit)"
-        if law is not None:
-            low, high = law.interval(d)
-            predicted = f"{float(law.predict(d)):.3f} ({low:.3f}-{high:.3f})"
-            rows.append((part, d, float(law.predict(d)), low, high))
-        disk = f"{added * (1 + disk_per_byte) / 1e6:,.1f} MB" if disk_per_byte else "not measured here"
-        time_s = f"{added * seconds_per_byte / 60:,.1f} min" if seconds_per_byte else "not measured here"
-        lines.append(f"| +{', '.join(map(str, missing[:i + 1])) if i < 3 else f'{missing[0]}-{part}'} | {d:,.0f} | "
-                     f"{predicted} | {added / 1e6:,.1f} MB | {disk} | {time_s} |")
-    if seconds_per_byte is None or disk_per_byte is None:
-        lines.append("\nDisk and time are measured from this machine's earlier stage runs (data/, "
-                     "logs/stages.jsonl); where it has none the table says so.")
-    lines.append("")
-    lines.append(verdict_line(rows, largest, seconds_train))
-    return law, "\n".join(lines) + "\n"
+    if not sizes or any(p not in sizes for p in have):
+        result.costs = "no mirror"
+    elif not missing:
+        result.costs = "complete"
+    else:
+        result.costs = "priced"
+        tokens_per_byte = largest.metrics["train_tokens"] / sum(sizes[p] for p in have)
+        disk_per_byte = measured_disk(repo, sizes)
+        seconds_per_byte, result.seconds_train = measured_seconds(runlog.read(repo / runlog.LOG), sizes)
+        result.measured = seconds_per_byte is not None and disk_per_byte is not None
+        added = 0
+        for i, part in enumerate(missing[:10]):
+            added += sizes[part]
+            d = largest.metrics["train_tokens"] + added * tokens_per_byte
+            band = (float(law.predict(d)), *law.interval(d)) if law is not None else None
+            result.steps.append(Step(missing[:i + 1], d, added, added * (1 + disk_per_byte) if disk_per_byte else None,
+                                     added * seconds_per_byte if seconds_per_byte else None, band))
+        result.verdict, result.check_part = decide(result.steps, largest.metrics)
+    return result
 
 
-def verdict_line(rows: list[tuple], largest, seconds_train: float | None) -> str:
-    """Step by step or all at once: what the fit says about the last row, in one paragraph."""
-    if not rows:
-        return ("Answer: no prediction without a fit; each step costs one training run at equal compute. "
-                "Tag at least three versions first.")
-    part, d, predicted, low, high = rows[-1]
-    now, noise = largest.metrics["val_loss"], largest.metrics["val_loss_stderr"]
-    train = f" (~{seconds_train / 60:.1f} min each here)" if seconds_train else ""
-    budget = largest.metrics["token_budget"]
-    if high < now - 2 * noise:
-        return (f"Answer: jump. Up to part {part} the fit predicts {predicted:.3f} ({low:.3f}-{high:.3f}) against "
-                f"{now:.3f} ± {noise:.3f} now: a real gain. Intermediate versions only add training runs{train}; "
-                f"at {budget:,} tokens trained the model sees {budget / d:.2f} epochs of that data.")
-    if predicted < now - 2 * noise:
+def decide(steps: list[Step], now: dict) -> tuple[str | None, int | None]:
+    """Step by step or all at once, from the last step's prediction against `now` (the base version's
+    metrics): "jump" when the whole 95% band lies below today's loss minus its noise, "wait" when even
+    the centre does not, "probably jump" in between, with the part of one step halfway (in training
+    tokens) to take first, or None when the next part is the only step."""
+    if not steps or steps[-1].predicted is None:
+        return None, None
+    last = steps[-1]
+    predicted, _, high = last.predicted
+    threshold = now["val_loss"] - 2 * now["val_loss_stderr"]
+    if high < threshold:
+        return "jump", None
+    if predicted < threshold:
         # the central estimate is a real gain, but the fit cannot promise it: one step halfway (in
         # training tokens) is a fourth point that narrows the fit, at the cost of one training run
-        one_run = f", ~{seconds_train / 60:.1f} min here" if seconds_train else ""
-        halfway = min(rows, key=lambda row: abs(row[1] - (largest.metrics["train_tokens"] + d) / 2))[0]
-        if halfway == part:  # the next part is the only step: taking it is the check
-            return (f"Answer: probably worth it. With part {part} the fit predicts {predicted:.3f} ({low:.3f}-"
-                    f"{high:.3f}) against {now:.3f} ± {noise:.3f} now: its central estimate is a real gain, but its "
-                    f"95% band reaches within noise of today's loss; adding it (one more training run{one_run}) "
-                    "is the measurement that settles it.")
-        return (f"Answer: probably jump. Up to part {part} the fit predicts {predicted:.3f} ({low:.3f}-{high:.3f}) "
-                f"against {now:.3f} ± {noise:.3f} now: its central estimate is a real gain, but its 95% band "
-                f"reaches within noise of today's loss. To be sure first, take one step to part {halfway} and "
-                f"rerun this report (one more training run{one_run}); else take all parts up to {part} at once.")
-    return (f"Answer: wait. Up to part {part} the fit predicts {predicted:.3f} ({low:.3f}-{high:.3f}) against "
-            f"{now:.3f} ± {noise:.3f} now: within noise at this compute ({budget:,} tokens trained, "
-            f"{budget / d:.2f} epochs of that data). More data will not show before train.token_budget (or the "
-            "model) grows; download step by step only if you need the parts anyway.")
+        middle = (now["train_tokens"] + last.tokens) / 2
+        halfway = min(steps, key=lambda step: abs(step.tokens - middle)).parts[-1]
+        return "probably jump", None if halfway == last.parts[-1] else halfway
+    return "wait", None
+
+
+# ---------------------------------------------------------------------------------------- the words
+
+def fit_sentence(a: Answer) -> str:
+    if a.fit is None:
+        return (f"No fit: it needs {MIN_VERSIONS} cold-start versions at equal compute with different "
+                f"data (this repo has {a.distinct}); tag more versions (data.parts).")
+    return f"Fit over {a.fitted} cold starts at {a.budget:,} tokens trained: {a.fit.formula()} (D = training tokens)."
+
+
+def part_range(parts: list[int]) -> str:
+    """1-3 for consecutive parts, else the list."""
+    return f"{parts[0]}-{parts[-1]}" if parts == list(range(parts[0], parts[-1] + 1)) else ", ".join(map(str, parts))
+
+
+def parts_label(parts: list[int]) -> str:
+    """1, 2, 3 for up to three parts; 4-10 for more, when consecutive."""
+    return ", ".join(map(str, parts)) if len(parts) <= 3 else part_range(parts)
+
+
+def costs_sentence(a: Answer) -> str | None:
+    """What the cost table starts from, or why there is none; None when nothing was priced."""
+    if a.costs == "no mirror":
+        return "No cost estimate: the mirror's dumpstatus.json cannot be read (dump.mirror)."
+    if a.costs == "complete":
+        return f"Every part of the dump is in {a.base.name} already."
+    if a.costs != "priced":
+        return None
+    m = a.base.metrics
+    return (f"From {a.base.name} (parts {part_range(sorted(a.base.parts))}, {m['train_tokens']:,} training tokens, "
+            f"val loss {m['val_loss']:.3f} ± {m['val_loss_stderr']:.3f}), adding the next parts:")
+
+
+MEASURED_NOTE = ("Disk and time are measured from this machine's earlier stage runs (data/, logs/stages.jsonl); "
+                 "where it has none the table says so.")
+
+
+def verdict_sentence(a: Answer) -> str:
+    """The answer to "step by step or all at once?" in one paragraph."""
+    if a.verdict is None:
+        return ("Answer: no prediction without a fit; each step costs one training run at equal compute. "
+                "Tag at least three versions first.")
+    last, m = a.steps[-1], a.base.metrics
+    part, (predicted, low, high) = last.parts[-1], last.predicted
+    band = f"{predicted:.3f} ({low:.3f}-{high:.3f}) against {m['val_loss']:.3f} ± {m['val_loss_stderr']:.3f} now"
+    train = f" (~{a.seconds_train / 60:.1f} min each here)" if a.seconds_train else ""
+    one_run = f", ~{a.seconds_train / 60:.1f} min here" if a.seconds_train else ""
+    budget = m["token_budget"]
+    if a.verdict == "jump":
+        return (f"Answer: jump. Up to part {part} the fit predicts {band}: a real gain. Intermediate versions only "
+                f"add training runs{train}; at {budget:,} tokens trained the model sees {budget / last.tokens:.2f} "
+                "epochs of that data.")
+    if a.verdict == "probably jump" and a.check_part is None:  # the next part is the only step: taking it is the check
+        return (f"Answer: probably worth it. With part {part} the fit predicts {band}: its central estimate is a "
+                "real gain, but its 95% band reaches within noise of today's loss; adding it (one more training "
+                f"run{one_run}) is the measurement that settles it.")
+    if a.verdict == "probably jump":
+        return (f"Answer: probably jump. Up to part {part} the fit predicts {band}: its central estimate is a real "
+                f"gain, but its 95% band reaches within noise of today's loss. To be sure first, take one step to "
+                f"part {a.check_part} and rerun this report (one more training run{one_run}); else take all parts "
+                f"up to {part} at once.")
+    return (f"Answer: wait. Up to part {part} the fit predicts {band}: within noise at this compute ({budget:,} "
+            f"tokens trained, {budget / last.tokens:.2f} epochs of that data). More data will not show before "
+            "train.token_budget (or the model) grows; download step by step only if you need the parts anyway.")
+
+
+def answer_markdown(a: Answer) -> str:
+    """The answer as the section of versions.md that follows the table."""
+    lines = ["## What more data is worth", "", fit_sentence(a)]
+    if a.costs != "priced":
+        return "\n".join(lines + ([costs_sentence(a)] if a.costs != "unpriced" else [])) + "\n"
+    lines += ["", costs_sentence(a), "", f"| {' | '.join(STEP_COLUMNS)} |", "|---|---:|---|---:|---:|---:|"]
+    lines += [f"| {' | '.join(step.cells())} |" for step in a.steps]
+    if not a.measured:
+        lines.append(f"\n{MEASURED_NOTE}")
+    return "\n".join(lines + ["", verdict_sentence(a)]) + "\n"
