@@ -38,9 +38,11 @@ from tokens import EOT, gpt2_encoding
 
 
 def sample_articles(mirror: Path) -> list[str]:
-    """Cleaned text of every article page of every part in the sample mirror."""
+    """Cleaned text of every article page of every part in the sample mirror (its single-stream files)."""
     texts = []
     for path in dump_files(mirror):
+        if "multistream" in path.name:  # the same pages again, and their indexes
+            continue
         with indexed_bzip2.open(str(path)) as raw:
             for page in iter_pages(raw):
                 cleaned, disambiguation = wikitext.clean_page(page.text, None, page.site)

@@ -15,10 +15,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-# gzip'd JSON text written per byte of bz2 XML read. Measured on the sample mirror's 10 parts (a
-# shortened real dump part): 0.61 (part 1) to 0.79 (part 5) for data/text/N.jsonl.gz plus its stats
-# file. 0.9 leaves room for parts with more prose; tests/test_faults.py checks it still bounds parts
-# 1 and 5 whenever the extractor changes.
+# gzip'd JSON text (and stats) written per byte of bz2 XML read, above what the sample's 10 parts give
+# (docs/benchmarks.md, "Small measurements") to leave room for parts with more prose; tests/test_faults.py
+# checks it still bounds parts 1 and 5 whenever the extractor changes.
 TEXT_PER_BZ2_BYTE = 0.9
 MB = 1 << 20
 
