@@ -24,13 +24,13 @@ setup: $(VENV)/.installed
 run: $(VENV)/.installed
 	dvc repro
 
-# One test process per core (pytest-xdist); a file's tests stay in one process, in order, as the
-# end-to-end ones build a project once per file and grow it test by test.
+# One test process per core (pytest-xdist); the tests that share a project built once per file stay in
+# one process, in order (tests/conftest.py groups them), the others go to whichever process is free.
 test: $(VENV)/.installed
-	python -m pytest -q -n auto --dist loadfile
+	python -m pytest -q -n auto --dist loadgroup
 
 check: $(VENV)/.installed
-	python -m pytest -q -n auto --dist loadfile -m "not e2e"
+	python -m pytest -q -n auto --dist loadgroup -m "not e2e"
 
 bench: $(VENV)/.installed
 	python benchmarks/bench_grow.py

@@ -15,6 +15,17 @@ from mirror_server import MirrorServer  # noqa: E402
 from workflow import TEST_PARAMS  # noqa: E402,F401  (the tests' own params.yaml)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Under `--dist loadgroup` (make test, make check), the tests that share a module-scoped project
+    (built once, grown test by test) run in one process, in order; every other test goes to whichever
+    process is free."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures and any(defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture
 def http_mirror():
     """The sample mirror served over HTTP on 127.0.0.1, with faults the test can switch on."""
