@@ -339,9 +339,11 @@ def write_report(versions: list[Version], out: Path, answer: scaling.Answer | No
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "versions.md", markdown_table(versions)
                       + (f"\n{scaling.answer_markdown(answer)}" if answer else ""))
-    figures = {"Scaling: val loss against training data": save_figure(scaling_figure(versions, answer),
-                                                                          out / "scaling.png"),
-               "Training curves of every version": save_figure(curves_figure(versions), out / "train_curves.png")}
+    figures = {"Val loss ± 2 stderr against training tokens: cold starts at equal compute on the curve, with "
+               "the fit and its 95% band; other budgets and warm starts apart (scaling.png)":
+               save_figure(scaling_figure(versions, answer), out / "scaling.png"),
+               "Train loss at every logged step, val loss at every evaluation, one colour per version "
+               "(train_curves.png)": save_figure(curves_figure(versions), out / "train_curves.png")}
     rows = version_rows(versions)
     write_text_atomic(out / "index.html", report_page.render(rows, [row_cells(row) for row in rows], TABLE_COLUMNS,
                                                              table_notes(rows), answer, figures))

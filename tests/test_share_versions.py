@@ -140,6 +140,11 @@ def test_report_reads_every_version_from_the_remote(team, tmp_path):
     assert "report: 3 versions (0 skipped)" in result.stdout, result.stdout
     table = (tmp_path / "versions.md").read_text()
     assert [line.split("|")[1].strip() for line in table.splitlines()[2:5]] == TAGS
+    # the page: every version's samples (the evaluate stage's own file, read from the remote) side by side
+    page = (tmp_path / "index.html").read_text()
+    assert all(f"<th>{tag}<br>" in page for tag in TAGS) and "no sample" not in page
+    for prompt in yaml.safe_load((REPO / "tests" / "params.yaml").read_text())["evaluate"]["prompts"]:
+        assert page.count(f"<td><b>{prompt}</b>") == len(TAGS), prompt
 
 
 def test_a_version_missing_everywhere_is_named(team, tmp_path):
