@@ -30,6 +30,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .verdict-wait { background: #e4e4e4; } .verdict-none { background: #f3f3f3; }
 .real { background: #e3f5e3; } .noise { color: #777; }
 table.samples td, table.samples th { min-width: 16em; max-width: 28em; }
+table.samples th:first-child { min-width: 6em; max-width: 9em; }
 table.samples td { white-space: pre-wrap; font: 13px/1.4 ui-monospace, monospace; }
 table.samples td.none { color: #888; font-style: italic; font-family: system-ui, sans-serif; }
 table.samples td b { background: #eef; font-weight: normal; }
@@ -103,11 +104,12 @@ def prompts_of(versions: list) -> list[str]:
 
 
 def sample_cell(version, prompt: str) -> str:
-    """The version's text for the prompt (the prompt itself marked), or an empty cell saying why."""
+    """The version's text for the prompt (the prompt itself marked; runs of blank lines shown as one),
+    or an empty cell saying why."""
     if prompt not in version.samples:
         why = version.samples_note or "no sample for this prompt in this version"
         return f'<td class="none">{esc(why)}</td>'
-    text = version.samples[prompt]
+    text = re.sub(r"\n{3,}", "\n\n", version.samples[prompt])  # one blank line at most: cells comparable at a glance
     if text.startswith(prompt):
         return f"<td><b>{esc(prompt)}</b>{esc(text[len(prompt):])}</td>"
     return f"<td>{esc(text)}</td>"
