@@ -355,7 +355,7 @@ def step(part: int, tokens: int, centre: float, low: float, high: float) -> scal
     return scaling.Step(list(range(4, part + 1)), tokens, 0, None, None, (centre, low, high))
 
 
-# The sample's own figures (data-v1..v3 at 131,072 tokens trained, default params): the fit of v1-v3
+# An earlier run on the sample (data-v1..v3 at 131,072 tokens trained, default params): the fit of v1-v3
 # predicts 6.840 (6.467-7.233) for parts 1-10 against 7.287 ± 0.041. Its centre is a real gain but its
 # band reaches within noise: 'probably jump', with a halfway step to check (v10 then measured 7.117 ±
 # 0.035, a real gain, inside the band). A narrow band below the noise is 'jump'; a centre within noise
