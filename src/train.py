@@ -479,6 +479,8 @@ def evaluate(run: Run, p: Train, step: int, loss_sum: torch.Tensor, loss_steps: 
 
 def stop_if_diverged(losses: dict[str, float | None], run: Run, step: int, state_path: Path,
                      last_good: int | None, out: Path, weights: bool = True) -> None:
+    """Raise DivergedError when a loss (or, with `weights`, a weight) is NaN or infinite. The weights
+    are checked at evaluations only: scanning every tensor is a sync per tensor on a GPU."""
     why = divergence(losses, run.model if weights else None, run.world, run.device)
     if why:
         raise diverged(why, step, state_path, last_good, out)
@@ -517,13 +519,11 @@ def train(p: Train, model_args: dict, manifest: dict, eval_size: int, init_path:
     timed_steps, timed_s = 0, 0.0  # training time only: evaluation and the first step are left out
     t0 = last_report = time.time()
     for step in range(start_step, total_iters + 1):
-        # log the train loss, evaluate the loss on the val set, write checkpoints
+        # log the train loss, evaluate the loss on the val set, write checkpoints (a resumed step is logged)
         evaluated = row_due(step, total_iters, p.eval_interval)
-        logged = evaluated or row_due(step, total_iters, p.log_interval)
-        logged = logged and not (rows and rows[-1]["step"] == step)  # a resumed run's row is logged
+        logged = (evaluated or row_due(step, total_iters, p.log_interval)) and not (rows and rows[-1]["step"] == step)
         if logged:
             row = (evaluate if evaluated else log_row)(run, p, step, loss_sum, loss_steps)
-            # the weights are checked at evaluations only: a scan of every tensor is a sync per tensor
             stop_if_diverged({"train loss": row["train_loss"], "val loss": row["val_loss"]},
                              run, step, state_path, last_good, out, weights=evaluated)
             rows.append(row)
