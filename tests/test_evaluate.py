@@ -80,10 +80,10 @@ def test_evaluate_writes_flat_metrics_a_curve_and_repeatable_samples(tmp_path, m
     assert metrics["val_loss"] < 10.0
     assert metrics["parts"] == 2 and metrics["train_tokens"] == manifest["totals"]["train_tokens"]
     assert metrics["eval_tokens"] == manifest["totals"]["eval_tokens"]
-    assert metrics["eval_tokens_scored"] == 2048 and "wall_time_s" not in metrics  # no timing in a cached output
+    assert metrics["eval_tokens_scored"] == 512 and "wall_time_s" not in metrics  # no timing in a cached output
     # bits per byte: the same loss over the UTF-8 bytes of the text scored (end-of-text has none)
     monkeypatch.chdir(tmp_path)  # the manifest names its token files from the project's root
-    _, targets = eval_windows(eval_tokens(load_manifest("data/dataset.json"), 32, 2048), 32)
+    _, targets = eval_windows(eval_tokens(load_manifest("data/dataset.json"), 32, 512), 32)
     text_bytes = len(gpt2_encoding().decode_bytes([int(t) for t in targets.ravel() if t != EOT]))
     assert metrics["eval_bytes_scored"] == text_bytes > metrics["eval_tokens_scored"]
     assert metrics["val_bpb"] == pytest.approx(
