@@ -15,15 +15,23 @@ from mirror_server import MirrorServer  # noqa: E402
 from workflow import TEST_PARAMS  # noqa: E402,F401  (the tests' own params.yaml)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items):
-    """Under `--dist loadgroup` (make test, make check), the tests that share a module-scoped project
-    (built once, grown test by test) run in one process, in order; every other test goes to whichever
-    process is free."""
-    for item in items:
-        fixtures = getattr(item, "_fixtureinfo", None)
-        if fixtures and any(defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values()):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` (make test, make check): a test file that builds a project once (a
+    module-scoped fixture) and grows it test by test runs whole in one process, in order; every other
+    test goes to whichever process is free. (pytest-xdist 3.8's own `xdist_group` marks are lost under
+    pytest 9, which no longer reads the node id they rewrite.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = {path.name for path in Path(__file__).parent.glob("test_*.py") if 'scope="module"' in path.read_text()}
+
+    class SharedProjects(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if Path(module).name in shared else nodeid
+
+    return SharedProjects(config, log)
 
 
 @pytest.fixture
