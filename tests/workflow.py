@@ -22,6 +22,7 @@ PER_PART = ("download", "extract", "tokenize")
 QUICK_TRAIN = {"token_budget": 2048, "batch_size": 4, "grad_accum": 1, "eval_interval": 8,
                "warmup_iters": 2, "checkpoint_interval": 8}
 QUICK_MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32}
+QUICK_EVAL_TOKENS = 2048  # 64 windows of 32 tokens: the wiring is under test, not the loss
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -87,7 +88,7 @@ def make_clone(tmp: Path, quick_train: bool = True) -> Path:
     (repo / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
     run(["git", "init", "-q", "-b", "main"], repo)
     if quick_train:
-        set_params(repo, train__model={**QUICK_MODEL},
+        set_params(repo, train__model={**QUICK_MODEL}, data__eval_tokens=QUICK_EVAL_TOKENS,
                    **{f"train__{key}": value for key, value in QUICK_TRAIN.items()})
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "fresh clone"], repo)
