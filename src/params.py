@@ -8,7 +8,7 @@ failure becomes one line per error that names the key and says what to do, e.g.
 
 The `check` stage (src/check.py) runs these checks before any other stage touches its outputs; stages
 call `load_params()` too (so a script run by hand stops on the same errors) and read typed values:
-`cfg.train.token_budget`. Checking never changes a value, so no stage but `check` depends on this file:
+`params.train.token_budget`. Checking never changes a value, so no stage but `check` depends on this file:
 editing a check re-runs nothing else. Nothing here imports torch.
 """
 
@@ -35,7 +35,7 @@ Natural = Annotated[int, Field(ge=0)]
 Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Parts = Annotated[list[Count], Field(min_length=1, description="a non-empty list of dump part numbers (1, 2, ...) such as [1, 2, 3]")]
-Path_ = Annotated[str, Field(pattern=r"\S", description=f"a checkpoint path (or checkpoints/{SCRATCH})")]
+CheckpointPath = Annotated[str, Field(pattern=r"\S", description=f"a checkpoint path (or checkpoints/{SCRATCH})")]
 
 
 class ParamsError(StageError, ValueError):
@@ -150,7 +150,7 @@ class Train(Section):
     presets: dict[str, Size]
     # null or {} in params.yaml: no overrides
     model: Annotated[Overrides, BeforeValidator(lambda v: {} if v is None else v)]
-    init_from: Path_
+    init_from: CheckpointPath
     seed: Natural
     token_budget: Count
     batch_size: Union[Literal["auto"], Count]
