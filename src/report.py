@@ -294,8 +294,7 @@ def table_notes(rows: list[Row]) -> list[str]:
     return notes
 
 
-def markdown_table(versions: list[Version]) -> str:
-    rows = version_rows(versions)
+def markdown_table(rows: list[Row]) -> str:
     lines = [f"| {' | '.join(TABLE_COLUMNS)} |", "|---|---|---|---|---:|---|---:|---:|---|---|---:|"]
     lines += [f"| {' | '.join(row_cells(row))} |" for row in rows]
     first, *others = table_notes(rows)
@@ -337,14 +336,14 @@ def save_figure(fig, path: Path) -> str:
 def write_report(versions: list[Version], out: Path, answer: scaling.Answer | None = None) -> None:
     """versions.md, scaling.png, train_curves.png and index.html in `out`, each written whole or not at all."""
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "versions.md", markdown_table(versions)
+    rows = version_rows(versions)
+    write_text_atomic(out / "versions.md", markdown_table(rows)
                       + (f"\n{scaling.answer_markdown(answer)}" if answer else ""))
     figures = {"Val loss ± 2 stderr against training tokens: cold starts at equal compute on the curve, with "
                "the fit and its 95% band; other budgets and warm starts apart (scaling.png)":
                save_figure(scaling_figure(versions, answer), out / "scaling.png"),
                "Train loss at every logged step, val loss at every evaluation, one colour per version "
                "(train_curves.png)": save_figure(curves_figure(versions), out / "train_curves.png")}
-    rows = version_rows(versions)
     write_text_atomic(out / "index.html", report_page.render(rows, [row_cells(row) for row in rows], TABLE_COLUMNS,
                                                              table_notes(rows), answer, figures))
 

@@ -250,7 +250,7 @@ def test_table_flags_other_eval_sets_and_budgets():
     assert [row.eval_set_differs for row in rows] == [False, False, True]
     assert [row.difference.comparable for row in rows[1:]] == [True, False]
     assert len(report.table_notes(rows)) == 3  # what the figures mean, other eval set, other budgets
-    table = report.markdown_table(versions)
+    table = report.markdown_table(report.version_rows(versions))
     assert [row[9] for row in table_rows(table)] == ["11111111", "11111111", "22222222 (differs!)"]
     assert "not comparable" in table and "different token budgets" in table
 
@@ -275,7 +275,7 @@ def test_warm_starts_are_their_own_series_off_the_scaling_curve():
     # a warm start is compared with the cold start of the same data
     assert [row.against and row.against.name for row in report.version_rows(ordered)] == [
         None, "v1", "v3", "v3-long", "v10"]
-    rows = table_rows(report.markdown_table(ordered))
+    rows = table_rows(report.markdown_table(report.version_rows(ordered)))
     assert [row[5] for row in rows][-1] == "warm abababab" and rows[-1][6] == "100 (200)"
     assert "(vs v10)" in rows[-1][8]
 
